@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// previewd: a self-hosted GitHub App that gives every branch a live preview environment.
+///
+/// Only the Swift toolchain and Debian's C libraries are used. Each C library sits behind a
+/// system-library target and exactly one Swift wrapper module that owns every unsafe call.
+let package = Package(
+    name: "previewd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "previewd", targets: ["previewd"]),
+    ],
+    targets: [
+        // MARK: C libraries (system-library targets)
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        // What Swift cannot call: variadic functions and macros.
+        .target(name: "CShims", dependencies: ["CCurl", "CMicroHTTPD", "CLibPQ"]),
+
+        // MARK: One Swift wrapper per C library
+        .target(name: "PreviewdCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "CShims", "PreviewdLogging"]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CShims", "HTTPTypes", "PreviewdLogging"]),
+        .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "HTTPTypes"]),
+
+        // MARK: Plain Swift
+        .target(name: "HTTPTypes"),
+        .target(name: "PreviewdLogging"),
+        .target(name: "GitHubWebhooks"),
+        .target(
+            name: "PreviewdCore",
+            dependencies: ["Postgres", "PreviewdCrypto", "PreviewdLogging"],
+            resources: []
+        ),
+        .target(
+            name: "PreviewdApp",
+            dependencies: [
+                "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
+                "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks",
+            ]
+        ),
+        .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
+
+        // MARK: Test support shared by every test target
+        .target(
+            name: "PreviewdTesting",
+            dependencies: ["Postgres", "PreviewdCore", "HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "PreviewdCryptoTests", dependencies: ["PreviewdCrypto"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "PreviewdTesting"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdTesting"]),
+        .testTarget(name: "PreviewdCoreTests", dependencies: ["PreviewdCore", "PreviewdTesting", "Postgres"]),
+        .testTarget(name: "GitHubWebhooksTests", dependencies: ["GitHubWebhooks"]),
+        .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
