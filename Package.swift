@@ -7,7 +7,7 @@ import PackageDescription
 /// system-library target and exactly one Swift wrapper module that owns every unsafe call.
 let package = Package(
     name: "previewd",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "previewd", targets: ["previewd"]),
     ],
@@ -30,6 +30,12 @@ let package = Package(
         .target(name: "HTTPTypes"),
         .target(name: "PreviewdLogging"),
         .target(name: "GitHubWebhooks"),
+        .target(name: "Metrics"),
+        .target(name: "Jobs", dependencies: ["Postgres", "PreviewdLogging"]),
+        .target(
+            name: "Intake",
+            dependencies: ["Postgres", "PreviewdCrypto", "HTTPTypes", "GitHubWebhooks", "Metrics", "Jobs", "PreviewdLogging"]
+        ),
         .target(
             name: "PreviewdCore",
             dependencies: ["Postgres", "PreviewdCrypto", "PreviewdLogging"],
@@ -39,7 +45,7 @@ let package = Package(
             name: "PreviewdApp",
             dependencies: [
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
-                "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks",
+                "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
@@ -56,6 +62,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdTesting"]),
         .testTarget(name: "PreviewdCoreTests", dependencies: ["PreviewdCore", "PreviewdTesting", "Postgres"]),
         .testTarget(name: "GitHubWebhooksTests", dependencies: ["GitHubWebhooks"]),
+        .testTarget(name: "IntakeTests", dependencies: ["Intake", "Jobs", "Metrics", "PreviewdTesting", "Postgres", "PreviewdCrypto", "HTTPTypes"]),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,162 @@
+import Foundation
+import GitHubWebhooks
+import HTTPTypes
+import Metrics
+import Postgres
+import PreviewdLogging
+
+/// `POST /webhooks/github`: verifies, validates and durably stores a delivery, then answers.
+///
+/// GitHub waits 10 seconds and never retries by itself, so the answer comes as soon as the delivery
+/// and its job are committed; processing happens afterwards. Nothing is answered 2xx unless stored.
+public struct WebhookIntake: Sendable {
+    public struct Configuration: Sendable {
+        /// Bodies larger than this get 413 (GitHub caps payloads at 25 MiB).
+        public var maxBodyBytes: Int
+        /// Deepest JSON nesting accepted.
+        public var maxJSONDepth: Int
+
+        public init(maxBodyBytes: Int = 25 * 1024 * 1024, maxJSONDepth: Int = 256) {
+            self.maxBodyBytes = maxBodyBytes
+            self.maxJSONDepth = maxJSONDepth
+        }
+    }
+
+    /// Events previewd acts on; anything else is stored and marked ignored.
+    public static let handledEvents: Set<String> = [
+        "push", "pull_request", "issue_comment", "check_run", "check_suite", "installation",
+        "installation_repositories", "delete",
+    ]
+
+    /// Metric names this type updates.
+    public enum MetricName {
+        public static let deliveries = "previewd_webhook_deliveries_total"
+        public static let latency = "previewd_webhook_intake_seconds"
+    }
+
+    private let verifier: WebhookSignatureVerifier
+    private let store: DeliveryStore
+    private let metrics: MetricsRegistry
+    private let logger: Logger
+    private let configuration: Configuration
+    private let isAcceptingDeliveries: @Sendable () -> Bool
+
+    /// - Parameter isAcceptingDeliveries: false while previewd shuts down; deliveries then get 503.
+    public init(
+        verifier: WebhookSignatureVerifier, store: DeliveryStore, metrics: MetricsRegistry, logger: Logger,
+        configuration: Configuration = Configuration(), isAcceptingDeliveries: @escaping @Sendable () -> Bool = { true }
+    ) {
+        self.verifier = verifier
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+        self.configuration = configuration
+        self.isAcceptingDeliveries = isAcceptingDeliveries
+        metrics.describe(MetricName.deliveries, type: .counter, help: "Webhook deliveries received, by outcome and rejection reason.")
+        metrics.describe(MetricName.latency, type: .histogram, help: "Time from receiving a webhook body to answering it, in seconds.")
+    }
+
+    /// Handles one request to the webhook endpoint.
+    public func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        let start = ContinuousClock.now
+        let (response, outcome, reason) = await process(request)
+        var labels = ["outcome": outcome]
+        if let reason { labels["reason"] = reason }
+        metrics.increment(MetricName.deliveries, labels: labels)
+        let elapsed = ContinuousClock.now - start
+        metrics.observe(MetricName.latency, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        var metadata = ["http.status": "\(response.status)", "outcome": outcome]
+        if let delivery = request.headers["X-GitHub-Delivery"], Self.isValidDeliveryID(delivery) { metadata["github.delivery"] = delivery }
+        if let event = request.headers["X-GitHub-Event"], Self.isValidEventName(event) { metadata["github.event"] = event }
+        if let reason { metadata["reason"] = reason }
+        logger.log(outcome == "rejected" ? .notice : .debug, "webhook delivery answered", metadata)
+        return response
+    }
+
+    private func process(_ request: HTTPRequest) async -> (HTTPResponse, outcome: String, reason: String?) {
+        func reject(_ status: Int, _ reason: String, _ message: String) -> (HTTPResponse, String, String?) {
+            (.json(status, encoding: ["error": message, "reason": reason]), "rejected", reason)
+        }
+        guard isAcceptingDeliveries() else {
+            var response = HTTPResponse.json(503, encoding: ["error": "previewd is shutting down; redeliver this delivery later"])
+            response.headers["Retry-After"] = "30"
+            return (response, "unavailable", "shutting_down")
+        }
+        if request.body.count > configuration.maxBodyBytes {
+            return reject(413, "body_too_large", "the body is larger than \(configuration.maxBodyBytes) bytes")
+        }
+        do {
+            try verifier.verify(header: request.headers["X-Hub-Signature-256"], body: request.body)
+        } catch {
+            return reject(401, error.reason, error.description)
+        }
+        guard let event = request.headers["X-GitHub-Event"], !event.isEmpty else {
+            return reject(400, "missing_event", "missing X-GitHub-Event header")
+        }
+        guard Self.isValidEventName(event) else {
+            return reject(400, "invalid_event", "X-GitHub-Event must be a lower-case event name such as 'push'")
+        }
+        guard let deliveryID = request.headers["X-GitHub-Delivery"], !deliveryID.isEmpty else {
+            return reject(400, "missing_delivery", "missing X-GitHub-Delivery header")
+        }
+        guard Self.isValidDeliveryID(deliveryID) else {
+            return reject(400, "invalid_delivery", "X-GitHub-Delivery must be 1 to 128 letters, digits or '-', '_', '.'")
+        }
+        guard Self.isJSONContentType(request.headers["Content-Type"]) else {
+            return reject(415, "unsupported_content_type", "set the webhook's content type to application/json")
+        }
+        do {
+            try JSONSyntaxCheck(maximumDepth: configuration.maxJSONDepth).validate(request.body)
+        } catch {
+            return reject(400, "invalid_json", error.description)
+        }
+        let envelope = (try? WebhookEnvelope.decode(body: request.body, eventName: event)) ?? WebhookEnvelope()
+        let delivery = IncomingDelivery(
+            deliveryID: deliveryID, event: event, action: envelope.action, installationID: envelope.installationID,
+            repositoryFullName: envelope.repositoryFullName, senderLogin: envelope.senderLogin, payload: request.body)
+        let disposition: DeliveryDisposition
+        if event == "ping" {
+            disposition = .processed(reason: "ping")
+        } else if Self.handledEvents.contains(event) {
+            disposition = .process
+        } else {
+            disposition = .ignored(reason: "previewd does not act on '\(event)' events")
+        }
+        do {
+            let outcome = try await store.store(delivery, disposition: disposition)
+            switch (outcome, disposition) {
+            case (.duplicate, _):
+                return (.json(200, encoding: ["delivery_id": deliveryID, "status": "duplicate"]), "duplicate", nil)
+            case (.stored, .processed):
+                return (.json(200, encoding: ["delivery_id": deliveryID, "status": "pong"]), "ping", nil)
+            case (.stored, .ignored):
+                return (.json(202, encoding: ["delivery_id": deliveryID, "status": "ignored"]), "ignored", nil)
+            case (.stored, .process):
+                return (.json(202, encoding: ["delivery_id": deliveryID, "status": "accepted"]), "accepted", nil)
+            }
+        } catch {
+            logger.error("could not store webhook delivery", ["github.delivery": deliveryID, "error": "\(error)"])
+            var response = HTTPResponse.json(503, encoding: ["error": "the delivery could not be stored; redeliver it from GitHub once previewd's database is back"])
+            response.headers["Retry-After"] = "30"
+            return (response, "unavailable", "database_unavailable")
+        }
+    }
+
+    static func isValidDeliveryID(_ value: String) -> Bool {
+        value.utf8.count <= 128 && !value.isEmpty && value.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+        }
+    }
+
+    static func isValidEventName(_ value: String) -> Bool {
+        value.utf8.count <= 64 && !value.isEmpty
+            && value.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || $0 == UInt8(ascii: "_") }
+    }
+
+    static func isJSONContentType(_ value: String?) -> Bool {
+        guard let value else { return false }
+        let mediaType = value.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return mediaType == "application/json"
+    }
+}

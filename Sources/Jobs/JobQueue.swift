@@ -1,0 +1,195 @@
+import Foundation
+import Postgres
+
+/// A unit of background work stored in the `jobs` table.
+public struct Job: Sendable, Equatable {
+    public let id: Int64
+    public let kind: String
+    /// The job's JSON payload.
+    public let payload: Data
+    /// How many times the job has been claimed, this claim included.
+    public let attempts: Int
+    public let maxAttempts: Int
+    public let serialKey: String?
+    public let dedupeKey: String?
+    /// The worker holding the lease.
+    public let leaseOwner: String
+
+    /// Decodes the payload as `T`.
+    public func decodePayload<T: Decodable>(as type: T.Type = T.self) throws -> T {
+        try JSONDecoder().decode(T.self, from: payload)
+    }
+}
+
+/// Errors of the job queue.
+public enum JobQueueError: Error, CustomStringConvertible, Sendable {
+    /// The worker's lease expired and another worker may have taken the job.
+    case leaseLost(jobID: Int64, owner: String)
+
+    public var description: String {
+        switch self {
+        case .leaseLost(let id, let owner):
+            return "job \(id): the lease held by \(owner) expired before the job finished; another worker will run it again"
+        }
+    }
+}
+
+/// The PostgreSQL job queue: enqueue, claim with `FOR UPDATE SKIP LOCKED`, leases renewed by heartbeat.
+///
+/// A job with a `serialKey` runs only when no earlier open job with the same key exists, so work for
+/// one session (or repository) runs one at a time and in order; the database enforces it with a
+/// unique index on running serial keys. A job whose lease expired is claimable again, which is how a
+/// crashed worker's job is finished by another worker or instance.
+public struct JobQueue: Sendable {
+    /// The `NOTIFY` channel that wakes workers when a job is enqueued.
+    public static let channel = "previewd_jobs"
+
+    public let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// Enqueues a job inside the caller's transaction; returns its id, or `nil` when a job with the same
+    /// kind and `dedupeKey` already exists. Workers are woken when the transaction commits.
+    @discardableResult
+    public static func enqueue(
+        on connection: PostgresConnectionHandle,
+        kind: String,
+        payload: Data = Data("{}".utf8),
+        dedupeKey: String? = nil,
+        serialKey: String? = nil,
+        runAt: Date? = nil,
+        maxAttempts: Int = 10
+    ) async throws -> Int64? {
+        let rows = try await connection.query("""
+            INSERT INTO jobs (kind, payload, dedupe_key, serial_key, run_at, max_attempts)
+            VALUES (\(kind), \(PostgresJSON(data: payload)), \(dedupeKey), \(serialKey), coalesce(\(runAt), now()), \(maxAttempts))
+            ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+            RETURNING id
+            """)
+        guard let row = rows.first else { return nil }
+        _ = try await connection.query("SELECT pg_notify(\(JobQueue.channel), \(kind))")
+        return try row.decode("id", as: Int64.self)
+    }
+
+    /// Enqueues a job in its own transaction.
+    @discardableResult
+    public func enqueue(
+        kind: String, payload: Data = Data("{}".utf8), dedupeKey: String? = nil, serialKey: String? = nil,
+        runAt: Date? = nil, maxAttempts: Int = 10
+    ) async throws -> Int64? {
+        try await client.withTransaction { connection in
+            try await JobQueue.enqueue(
+                on: connection, kind: kind, payload: payload, dedupeKey: dedupeKey, serialKey: serialKey,
+                runAt: runAt, maxAttempts: maxAttempts)
+        }
+    }
+
+    /// Claims the oldest runnable job of one of `kinds` for `owner`, or returns `nil` when none is runnable.
+    public func claim(kinds: [String], owner: String, lease: Duration) async throws -> Job? {
+        do {
+            let rows = try await client.query("""
+                WITH candidate AS (
+                    SELECT j.id FROM jobs j
+                    WHERE j.kind = ANY(\(kinds))
+                      AND ((j.state = 'queued' AND j.run_at <= now())
+                           OR (j.state = 'running' AND j.lease_expires_at < now()))
+                      AND (j.serial_key IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM jobs e
+                            WHERE e.serial_key = j.serial_key AND e.id < j.id AND e.state IN ('queued', 'running')))
+                    ORDER BY j.run_at, j.id
+                    LIMIT 1
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = \(owner),
+                       lease_expires_at = now() + make_interval(secs => \(lease.seconds)), updated_at = now()
+                FROM candidate WHERE jobs.id = candidate.id
+                RETURNING jobs.id, jobs.kind, jobs.payload::text AS payload, jobs.attempts, jobs.max_attempts,
+                          jobs.serial_key, jobs.dedupe_key, jobs.lease_owner
+                """)
+            return try rows.first.map(Job.init(row:))
+        } catch let error as PostgresError where error.isUniqueViolation {
+            // Another worker claimed a job with the same serial key at the same moment; try again later.
+            return nil
+        }
+    }
+
+    /// Extends the lease; throws `leaseLost` when another worker now owns the job.
+    public func heartbeat(_ job: Job, lease: Duration) async throws {
+        let updated = try await client.execute("""
+            UPDATE jobs SET lease_expires_at = now() + make_interval(secs => \(lease.seconds)), updated_at = now()
+            WHERE id = \(job.id) AND state = 'running' AND lease_owner = \(job.leaseOwner)
+            """)
+        if updated == 0 { throw JobQueueError.leaseLost(jobID: job.id, owner: job.leaseOwner) }
+    }
+
+    /// Marks the job done inside the caller's transaction, so its effects and its completion commit
+    /// together. Throws `leaseLost` (rolling the transaction back) when the lease was taken over.
+    public static func complete(_ job: Job, on connection: PostgresConnectionHandle) async throws {
+        let updated = try await connection.execute("""
+            UPDATE jobs SET state = 'succeeded', finished_at = now(), updated_at = now(), lease_expires_at = NULL
+            WHERE id = \(job.id) AND state = 'running' AND lease_owner = \(job.leaseOwner)
+            """)
+        if updated == 0 { throw JobQueueError.leaseLost(jobID: job.id, owner: job.leaseOwner) }
+    }
+
+    /// Marks the job done in its own transaction.
+    public func complete(_ job: Job) async throws {
+        try await client.withTransaction { try await JobQueue.complete(job, on: $0) }
+    }
+
+    /// Records a failed attempt: the job runs again after `retryAfter` (or exponential backoff), or is
+    /// failed for good after its last attempt or when `permanent` is set.
+    /// Returns whether the job will run again.
+    @discardableResult
+    public func fail(_ job: Job, error: String, retryAfter: Duration? = nil, permanent: Bool = false) async throws -> Bool {
+        let retry = !permanent && job.attempts < job.maxAttempts
+        let delay = retryAfter ?? JobQueue.backoff(attempt: job.attempts)
+        try await client.execute("""
+            UPDATE jobs SET state = \(retry ? "queued" : "failed"), last_error = \(error), updated_at = now(),
+                   run_at = now() + make_interval(secs => \(delay.seconds)), lease_owner = NULL, lease_expires_at = NULL,
+                   finished_at = CASE WHEN \(retry) THEN NULL ELSE now() END
+            WHERE id = \(job.id) AND state = 'running' AND lease_owner = \(job.leaseOwner)
+            """)
+        return retry
+    }
+
+    /// Hands a claimed job back without counting the attempt (graceful shutdown).
+    public func release(_ job: Job) async throws {
+        try await client.execute("""
+            UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+                   lease_expires_at = NULL, updated_at = now()
+            WHERE id = \(job.id) AND state = 'running' AND lease_owner = \(job.leaseOwner)
+            """)
+    }
+
+    /// Exponential backoff with full jitter: up to 2^attempt seconds, capped at 10 minutes.
+    public static func backoff(attempt: Int) -> Duration {
+        let ceiling = min(600.0, pow(2.0, Double(max(attempt, 1))))
+        return .milliseconds(Int(Double.random(in: ceiling / 2...ceiling) * 1000))
+    }
+}
+
+extension Job {
+    init(row: PostgresRow) throws {
+        self.init(
+            id: try row.decode("id", as: Int64.self),
+            kind: try row.decode("kind", as: String.self),
+            payload: Data(try row.decode("payload", as: String.self).utf8),
+            attempts: try row.decode("attempts", as: Int.self),
+            maxAttempts: try row.decode("max_attempts", as: Int.self),
+            serialKey: try row.decode("serial_key", as: String?.self),
+            dedupeKey: try row.decode("dedupe_key", as: String?.self),
+            leaseOwner: try row.decode("lease_owner", as: String.self)
+        )
+    }
+}
+
+extension Duration {
+    /// Whole and fractional seconds as a `Double`, for SQL intervals.
+    var seconds: Double {
+        let (whole, attoseconds) = components
+        return Double(whole) + Double(attoseconds) / 1e18
+    }
+}

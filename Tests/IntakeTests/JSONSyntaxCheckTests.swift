@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import Intake
+
+@Suite("JSON syntax check")
+struct JSONSyntaxCheckTests {
+    @Test("accepts valid JSON objects", arguments: [
+        #"{}"#, #"{"a":1}"#, #" { "a" : [1, 2.5, -3e10, 0, true, false, null, "x\n\u00e9"] } "#,
+        #"{"nested":{"deeper":[{"k":"v"}]}}"#, "{\"utf8\":\"h\u{e9}llo \u{1F680}\"}", #"{"esc":"\"\\\/\b\f\n\r\t"}"#,
+    ])
+    func acceptsValid(_ text: String) throws {
+        try JSONSyntaxCheck().validate(Array(text.utf8))
+    }
+
+    struct Invalid: CustomTestStringConvertible, Sendable {
+        let bytes: [UInt8]
+        let line: Int
+        let column: Int
+        let reasonContains: String
+        var testDescription: String { String(decoding: bytes.prefix(40), as: UTF8.self) }
+    }
+
+    @Test("reports the position and reason of the first error", arguments: [
+        Invalid(bytes: Array("".utf8), line: 1, column: 1, reasonContains: "empty"),
+        Invalid(bytes: Array("[1,2]".utf8), line: 1, column: 1, reasonContains: "object"),
+        Invalid(bytes: Array("{\"a\":1,}".utf8), line: 1, column: 8, reasonContains: "string key"),
+        Invalid(bytes: Array("{\n  \"a\": tru\n}".utf8), line: 2, column: 8, reasonContains: "literal"),
+        Invalid(bytes: Array("{\"a\":1} x".utf8), line: 1, column: 9, reasonContains: "after"),
+        Invalid(bytes: Array("{\"a\":01}".utf8), line: 1, column: 7, reasonContains: "expected ',' or '}'"),
+        Invalid(bytes: Array("{\"a\":\"\\x\"}".utf8), line: 1, column: 8, reasonContains: "escape"),
+        Invalid(bytes: Array("{\"a\":\"unterminated".utf8), line: 1, column: 19, reasonContains: "inside a string"),
+        Invalid(bytes: Array("{\"a\":\"tab\there\"}".utf8), line: 1, column: 10, reasonContains: "control"),
+        Invalid(bytes: [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D], line: 1, column: 7, reasonContains: "UTF-8"),
+        Invalid(bytes: [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xC0, 0xAF, 0x22, 0x7D], line: 1, column: 7, reasonContains: "UTF-8"),
+        Invalid(bytes: [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x7D], line: 1, column: 8, reasonContains: "UTF-8"),
+        Invalid(bytes: [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xE2, 0x82], line: 1, column: 7, reasonContains: "truncated"),
+        Invalid(bytes: Array("{\"a\" 1}".utf8), line: 1, column: 6, reasonContains: "':'"),
+        Invalid(bytes: Array("{\"a\":[1 2]}".utf8), line: 1, column: 9, reasonContains: "']'"),
+        Invalid(bytes: Array("{\"a\":-}".utf8), line: 1, column: 7, reasonContains: "digit"),
+        Invalid(bytes: Array("{\"a\":1.}".utf8), line: 1, column: 8, reasonContains: "digit"),
+    ])
+    func reportsPosition(_ invalid: Invalid) {
+        #expect {
+            try JSONSyntaxCheck().validate(invalid.bytes)
+        } throws: { error in
+            guard let error = error as? JSONSyntaxError else { return false }
+            return error.line == invalid.line && error.column == invalid.column && error.reason.contains(invalid.reasonContains)
+        }
+    }
+
+    @Test("rejects nesting deeper than the limit without exhausting the stack")
+    func deepNesting() {
+        let depth = 100_000
+        let body = Array("{\"a\":".utf8) + Array(repeating: UInt8(ascii: "["), count: depth) + Array(repeating: UInt8(ascii: "]"), count: depth) + [UInt8(ascii: "}")]
+        #expect(throws: JSONSyntaxError.self) { try JSONSyntaxCheck(maximumDepth: 256).validate(body) }
+        let shallow = Array("{\"a\":".utf8) + Array(repeating: UInt8(ascii: "["), count: 100) + Array(repeating: UInt8(ascii: "]"), count: 100) + [UInt8(ascii: "}")]
+        #expect(throws: Never.self) { try JSONSyntaxCheck(maximumDepth: 256).validate(shallow) }
+    }
+
+    @Test("every fixture payload is valid JSON")
+    func fixtures() throws {
+        let directory = FixturePaths.webhooks
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }
+        #expect(files.count >= 20)
+        for file in files {
+            try JSONSyntaxCheck().validate(Array(try Data(contentsOf: directory.appendingPathComponent(file))))
+        }
+    }
+}
+
+enum FixturePaths {
+    /// `../shared/fixtures/github/webhooks` next to the repository, or `PREVIEWD_FIXTURES_DIR/github/webhooks`.
+    static var webhooks: URL {
+        if let override = ProcessInfo.processInfo.environment["PREVIEWD_FIXTURES_DIR"] {
+            return URL(fileURLWithPath: override).appendingPathComponent("github/webhooks")
+        }
+        let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/github/webhooks")
+    }
+}
