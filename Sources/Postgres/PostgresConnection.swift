@@ -1,0 +1,199 @@
+internal import CLibPQ
+internal import CShims
+import Foundation
+
+/// One libpq connection. Every call blocks the calling thread.
+///
+/// Not Sendable: a connection belongs to exactly one thread at a time. ``PostgresClient`` gives each
+/// pooled connection a dedicated thread; use this type directly only from a thread you own
+/// (never from Swift's cooperative pool).
+public final class PostgresConnection {
+    private let handle: OpaquePointer
+    /// What this connection was opened with.
+    public let configuration: PostgresConfiguration
+
+    /// Opens a connection, blocking until it is ready or has failed.
+    public init(configuration: PostgresConfiguration) throws(PostgresError) {
+        self.configuration = configuration
+        let pairs = configuration.connectionParameters
+        let keywords: [UnsafePointer<CChar>?] = pairs.map { UnsafePointer(strdup($0.0)) } + [nil]
+        let values: [UnsafePointer<CChar>?] = pairs.map { UnsafePointer(strdup($0.1)) } + [nil]
+        defer {
+            for pointer in keywords + values { free(UnsafeMutablePointer(mutating: pointer)) }
+        }
+        // expand_dbname = 0: a database name is only ever a name, never a conninfo string.
+        guard let connection = PQconnectdbParams(keywords, values, 0) else {
+            throw .connectionFailed(message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.errorMessage(connection)
+            PQfinish(connection)
+            throw .connectionFailed(message: message)
+        }
+        self.handle = connection
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// False once the server or network dropped the connection; such a connection must be replaced.
+    public var isUsable: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// True while a transaction is open (or failed and awaiting ROLLBACK).
+    public var isInTransaction: Bool {
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    /// The server process id serving this connection (for `pg_terminate_backend`, `pg_stat_activity`).
+    public var backendPID: Int { Int(PQbackendPID(handle)) }
+
+    /// Runs a statement and returns its rows.
+    @discardableResult
+    public func query(_ query: PostgresQuery) throws(PostgresError) -> [PostgresRow] {
+        try run(query).rows
+    }
+
+    /// Runs a statement and returns how many rows it inserted, updated or deleted.
+    @discardableResult
+    public func execute(_ query: PostgresQuery) throws(PostgresError) -> Int {
+        try run(query).affectedRows
+    }
+
+    /// Runs several `;`-separated statements without parameters, as migration files need.
+    ///
+    /// Only for trusted SQL text (files shipped with previewd), never for outside input.
+    public func executeScript(unsafeSQL script: String) throws(PostgresError) {
+        let result = PQexec(handle, script)
+        let checked = try check(result)
+        PQclear(checked)
+    }
+
+    func run(_ query: PostgresQuery) throws(PostgresError) -> (rows: [PostgresRow], affectedRows: Int) {
+        let types: [Oid] = query.binds.map { Oid($0.typeOID) }
+        let values: [UnsafePointer<CChar>?] = query.binds.map { bind in bind.text.map { UnsafePointer(strdup($0)) } ?? nil }
+        defer {
+            for pointer in values { free(UnsafeMutablePointer(mutating: pointer)) }
+        }
+        let result = PQexecParams(handle, query.sql, Int32(values.count), types, values, nil, nil, 0)
+        let checked = try check(result)
+        defer { PQclear(checked) }
+        return (Self.rows(of: checked), Int(String(cString: PQcmdTuples(checked))) ?? 0)
+    }
+
+    /// The one place that turns a libpq result into success or a typed error.
+    private func check(_ result: OpaquePointer?) throws(PostgresError) -> OpaquePointer {
+        guard let result else {
+            throw .connectionFailed(message: Self.errorMessage(handle))
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return result
+        default:
+            defer { PQclear(result) }
+            func field(_ code: Int32) -> String? {
+                guard let value = PQresultErrorField(result, code) else { return nil }
+                return String(cString: value)
+            }
+            let message = field(CLibPQ_PG_DIAG_MESSAGE_PRIMARY) ?? Self.trimmed(String(cString: PQresultErrorMessage(result)))
+            let sqlState = field(CLibPQ_PG_DIAG_SQLSTATE)
+            if PQstatus(handle) != CONNECTION_OK {
+                let reason = message.isEmpty ? Self.errorMessage(handle) : message
+                throw .connectionFailed(message: sqlState.map { "\(reason) (SQLSTATE \($0))" } ?? reason)
+            }
+            throw .server(.init(
+                sqlState: sqlState ?? "XX000",
+                message: message,
+                detail: field(CLibPQ_PG_DIAG_MESSAGE_DETAIL),
+                constraint: field(CLibPQ_PG_DIAG_CONSTRAINT_NAME)
+            ))
+        }
+    }
+
+    private static func rows(of result: OpaquePointer) -> [PostgresRow] {
+        let fieldCount = PQnfields(result)
+        let rowCount = PQntuples(result)
+        guard fieldCount > 0 else { return [] }
+        var names: [String] = []
+        var types: [UInt32] = []
+        for column in 0..<fieldCount {
+            names.append(String(cString: PQfname(result, column)))
+            types.append(UInt32(PQftype(result, column)))
+        }
+        let columns = PostgresColumns(names: names, typeOIDs: types)
+        var rows: [PostgresRow] = []
+        rows.reserveCapacity(Int(rowCount))
+        for row in 0..<rowCount {
+            var cells: [String?] = []
+            cells.reserveCapacity(Int(fieldCount))
+            for column in 0..<fieldCount {
+                if PQgetisnull(result, row, column) == 1 {
+                    cells.append(nil)
+                } else {
+                    cells.append(String(cString: PQgetvalue(result, row, column)))
+                }
+            }
+            rows.append(PostgresRow(columns: columns, cells: cells))
+        }
+        return rows
+    }
+
+    /// Waits up to `timeoutMilliseconds` for notifications on a connection that ran `LISTEN`.
+    ///
+    /// Returns what arrived (possibly nothing); throws `connectionFailed` once the connection is lost.
+    func waitForNotifications(timeoutMilliseconds: Int32) throws(PostgresError) -> [PostgresNotification] {
+        var notifications = drainNotifications()
+        guard notifications.isEmpty else { return notifications }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { throw .connectionFailed(message: "the connection has no socket") }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, timeoutMilliseconds)
+        if ready < 0 {
+            if errno == EINTR { return [] }
+            throw .connectionFailed(message: "poll failed: \(String(cString: strerror(errno)))")
+        }
+        guard ready > 0 else { return [] }
+        guard PQconsumeInput(handle) == 1, PQstatus(handle) == CONNECTION_OK else {
+            throw .connectionFailed(message: Self.errorMessage(handle))
+        }
+        notifications = drainNotifications()
+        return notifications
+    }
+
+    private func drainNotifications() -> [PostgresNotification] {
+        var notifications: [PostgresNotification] = []
+        while let notify = PQnotifies(handle) {
+            notifications.append(PostgresNotification(
+                channel: String(cString: notify.pointee.relname),
+                payload: String(cString: notify.pointee.extra)
+            ))
+            PQfreemem(notify)
+        }
+        return notifications
+    }
+
+    private static func errorMessage(_ connection: OpaquePointer) -> String {
+        guard let message = PQerrorMessage(connection) else { return "unknown libpq error" }
+        let text = trimmed(String(cString: message))
+        return text.isEmpty ? "unknown libpq error" : text
+    }
+
+    private static func trimmed(_ text: String) -> String {
+        text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+@available(*, unavailable, message: "a PostgresConnection belongs to one thread; use PostgresClient to share")
+extension PostgresConnection: Sendable {}
+
+/// A message delivered by `NOTIFY` / `pg_notify` on a channel this process listens to.
+public struct PostgresNotification: Sendable, Hashable {
+    public var channel: String
+    public var payload: String
+
+    public init(channel: String, payload: String) {
+        self.channel = channel
+        self.payload = payload
+    }
+}
