@@ -41,10 +41,8 @@ public enum PreviewCommand: Hashable, Sendable {
                 if open.isClosed(by: indented) { fence = nil }
                 continue
             }
-            let startsInComment = inHTMLComment
             let visible = Self.removingHTMLComments(from: rawLine, inComment: &inHTMLComment)
             let line = visible.drop(while: \.isWhitespace)
-            if startsInComment && line.isEmpty { continue }
             if let opening = Fence(opening: line) {
                 fence = opening
                 continue
@@ -60,7 +58,7 @@ public enum PreviewCommand: Hashable, Sendable {
     /// Parses one line whose leading whitespace is already removed; nil when it is not a command.
     static func parseLine(_ line: Substring) -> PreviewCommand? {
         let prefix = "/preview"
-        guard line.count >= prefix.count, line.prefix(prefix.count).lowercased() == prefix else { return nil }
+        guard line.prefix(prefix.count).lowercased() == prefix else { return nil }
         let rest = line.dropFirst(prefix.count)
         // `/previewfoo` is another word, not a command.
         if let first = rest.first, !first.isWhitespace { return nil }
