@@ -112,7 +112,7 @@ public final class JobWorker: Sendable {
     private func execute(_ job: Job) async {
         let jobLogger = logger.with(["job.id": "\(job.id)", "job.kind": job.kind, "job.attempt": "\(job.attempts)"])
         guard let handler = handlers[job.kind] else {
-            try? await queue.fail(job, error: "no handler for job kind \(job.kind)", permanent: true)
+            _ = try? await queue.fail(job, error: "no handler for job kind \(job.kind)", permanent: true)
             return
         }
         let lease = configuration.lease

@@ -59,6 +59,14 @@ public struct PostgresQuery: Sendable, Hashable, CustomStringConvertible, Expres
             sql += "$\(binds.count)"
         }
 
+        /// Adds an optional value as the next bound parameter; `nil` binds SQL NULL.
+        ///
+        /// Spelled out so the compiler's "debug description for an optional" warning does not fire.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            binds.append(PostgresBind(value))
+            sql += "$\(binds.count)"
+        }
+
         /// Adds a quoted SQL identifier (table, database, channel name): `"my ""odd"" name"`.
         public mutating func appendInterpolation(identifier: String) {
             sql += quoteIdentifier(identifier)
