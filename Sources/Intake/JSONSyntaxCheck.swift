@@ -208,10 +208,8 @@ private struct Scanner {
     }
 
     mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
-        let start = index
         for expected in UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount) {
             guard index < bytes.count, bytes[index] == expected else {
-                index = max(index, start)
                 throw error("invalid literal; expected '\(word)'")
             }
             index += 1

@@ -24,7 +24,7 @@ struct JSONSyntaxCheckTests {
         Invalid(bytes: Array("".utf8), line: 1, column: 1, reasonContains: "empty"),
         Invalid(bytes: Array("[1,2]".utf8), line: 1, column: 1, reasonContains: "object"),
         Invalid(bytes: Array("{\"a\":1,}".utf8), line: 1, column: 8, reasonContains: "string key"),
-        Invalid(bytes: Array("{\n  \"a\": tru\n}".utf8), line: 2, column: 8, reasonContains: "literal"),
+        Invalid(bytes: Array("{\n  \"a\": tru\n}".utf8), line: 2, column: 11, reasonContains: "literal"),
         Invalid(bytes: Array("{\"a\":1} x".utf8), line: 1, column: 9, reasonContains: "after"),
         Invalid(bytes: Array("{\"a\":01}".utf8), line: 1, column: 7, reasonContains: "expected ',' or '}'"),
         Invalid(bytes: Array("{\"a\":\"\\x\"}".utf8), line: 1, column: 8, reasonContains: "escape"),
@@ -69,12 +69,22 @@ struct JSONSyntaxCheckTests {
 }
 
 enum FixturePaths {
-    /// `../shared/fixtures/github/webhooks` next to the repository, or `PREVIEWD_FIXTURES_DIR/github/webhooks`.
+    /// `shared/fixtures/github/webhooks` beside the repository (or an ancestor of it), or under
+    /// `PREVIEWD_FIXTURES_DIR` (the `shared/fixtures` folder).
     static var webhooks: URL {
-        if let override = ProcessInfo.processInfo.environment["PREVIEWD_FIXTURES_DIR"] {
+        if let override = ProcessInfo.processInfo.environment["PREVIEWD_FIXTURES_DIR"], !override.isEmpty {
             return URL(fileURLWithPath: override).appendingPathComponent("github/webhooks")
         }
-        let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/github/webhooks")
+        var ancestor = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        while ancestor.path != "/" {
+            ancestor = ancestor.deletingLastPathComponent()
+            let candidate = ancestor.appendingPathComponent("shared/fixtures/github/webhooks")
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+        }
+        return URL(fileURLWithPath: "/nonexistent/shared/fixtures/github/webhooks")
+    }
+
+    static func data(_ name: String) throws -> Data {
+        try Data(contentsOf: webhooks.appendingPathComponent(name))
     }
 }
