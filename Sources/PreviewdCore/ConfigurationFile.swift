@@ -2,6 +2,7 @@ import Foundation
 
 /// The JSON defaults file (`config/previewd.json`), decoded strictly: every key is optional, but
 /// a key previewd does not know is an error naming its path, so a typo is never silently ignored.
+/// A key set to `null` counts as left out.
 struct ConfigurationFile: Decodable, Equatable {
     var port: Int?
     var host: String?
