@@ -36,11 +36,7 @@ let package = Package(
             name: "Intake",
             dependencies: ["Postgres", "PreviewdCrypto", "HTTPTypes", "GitHubWebhooks", "Metrics", "Jobs", "PreviewdLogging"]
         ),
-        .target(
-            name: "PreviewdCore",
-            dependencies: ["Postgres", "PreviewdCrypto", "PreviewdLogging"],
-            resources: []
-        ),
+        .target(name: "PreviewdCore", dependencies: ["Postgres", "PreviewdCrypto", "PreviewdLogging"]),
         .target(
             name: "PreviewdApp",
             dependencies: [

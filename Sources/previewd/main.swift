@@ -1,1 +1,4 @@
+import Foundation
 import PreviewdApp
+
+exit(await Previewd.main(arguments: Array(CommandLine.arguments.dropFirst())))

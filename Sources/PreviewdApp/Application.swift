@@ -1,0 +1,188 @@
+import Foundation
+import HTTPServer
+import HTTPTypes
+import Intake
+import Jobs
+import Metrics
+import Postgres
+import PreviewdCore
+import PreviewdCrypto
+import PreviewdLogging
+import Synchronization
+
+/// previewd's composition root: wires configuration, database, intake, workers and the HTTP server.
+public final class Application: Sendable {
+    /// Everything `serve` started, so `shutdown` can stop it in order.
+    private struct Running: Sendable {
+        var server: HTTPServer
+        var client: PostgresClient
+        var listener: PostgresListener
+        var workerTask: Task<Void, Never>
+        var embedded: EmbeddedPostgres?
+    }
+
+    public let configuration: PreviewdConfiguration
+    public let logger: Logger
+    public let metrics = MetricsRegistry()
+    private let accepting = Atomic<Bool>(true)
+    private let running = Mutex<Running?>(nil)
+
+    public init(configuration: PreviewdConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The port the HTTP server listens on once started.
+    public var boundPort: Int? { running.withLock { $0?.server.boundPort } }
+
+    /// Connects to PostgreSQL (starting the embedded cluster when there is no `DATABASE_URL`).
+    func openDatabase() async throws -> (PostgresClient, PostgresConfiguration, EmbeddedPostgres?) {
+        let database: PostgresConfiguration
+        var embedded: EmbeddedPostgres?
+        if let url = configuration.database.url {
+            database = try PostgresConfiguration(url: url.revealedValue)
+        } else {
+            let cluster = EmbeddedPostgres(
+                dataDirectory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("postgres"), logger: logger)
+            database = try await cluster.start()
+            embedded = cluster
+            logger.info("embedded PostgreSQL started", ["postgres.cluster": cluster.clusterRoot.path])
+        }
+        let client = PostgresClient(configuration: database, maxConnections: configuration.database.maxConnections, logger: logger)
+        return (client, database, embedded)
+    }
+
+    /// Applies pending migrations (`previewd migrate`, and on every `serve`).
+    @discardableResult
+    static func migrate(client: PostgresClient, logger: Logger) async throws -> [Migration] {
+        let migrator = Migrator(client: client, directory: try MigrationsLocator.locate(), logger: logger)
+        let applied = try await migrator.migrate()
+        logger.info("migrations applied", ["migrations.applied": "\(applied.count)"])
+        return applied
+    }
+
+    /// `previewd migrate`: applies migrations and stops any embedded cluster again.
+    public func runMigrations() async throws {
+        let (client, _, embedded) = try await openDatabase()
+        defer { client.close() }
+        do {
+            try await Self.migrate(client: client, logger: logger)
+        } catch {
+            try? await embedded?.stop()
+            throw error
+        }
+        client.close()
+        try await embedded?.stop()
+    }
+
+    /// Starts everything `serve` runs and returns once the HTTP server listens.
+    public func start() async throws {
+        try createDataDirectory()
+        let (client, database, embedded) = try await openDatabase()
+        do {
+            try await Self.migrate(client: client, logger: logger)
+            let secrets = try webhookSecrets()
+            let router = makeRouter(client: client, secrets: secrets)
+            let server = HTTPServer(
+                configuration: HTTPServer.Configuration(
+                    host: configuration.host, port: configuration.port, maxBodyBytes: configuration.http.maxBodyBytes,
+                    connectionTimeout: .seconds(configuration.http.connectionTimeoutSeconds),
+                    connectionLimit: configuration.http.maxConnections, workerThreads: configuration.http.threads),
+                router: router, logger: logger)
+            try server.start()
+
+            let listener = PostgresListener(configuration: database, logger: logger)
+            let worker = makeWorker(client: client, listener: listener)
+            let workerTask = Task { await worker.run() }
+            running.withLock {
+                $0 = Running(server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded)
+            }
+            logger.info("previewd is listening", [
+                "http.host": configuration.host, "http.port": "\(server.boundPort ?? configuration.port)",
+                "public_url": configuration.publicURL, "version": PreviewdVersion.current,
+            ])
+        } catch {
+            client.close()
+            try? await embedded?.stop()
+            throw error
+        }
+    }
+
+    /// Graceful shutdown: new deliveries get 503, in-flight requests finish within `deadline`,
+    /// workers hand their jobs back, the embedded cluster stops.
+    public func shutdown(deadline: Duration = .seconds(20)) async {
+        guard let state = running.withLock({ state -> Running? in defer { state = nil }; return state }) else { return }
+        accepting.store(false, ordering: .relaxed)
+        logger.info("shutting down", ["deadline_s": "\(deadline.components.seconds)"])
+        await state.server.shutdown(deadline: deadline)
+        state.workerTask.cancel()
+        await state.workerTask.value
+        state.listener.stop()
+        state.client.close()
+        if let embedded = state.embedded {
+            do { try await embedded.stop() } catch { logger.error("could not stop embedded PostgreSQL", ["error": "\(error)"]) }
+        }
+        logger.info("previewd stopped")
+    }
+
+    /// Creates the data directory. Private (0700), except that as root it is 0711 so the `postgres`
+    /// user can reach the embedded cluster inside it; every file in it stays 0600 or owned by postgres.
+    private func createDataDirectory() throws {
+        let mode: Int16 = geteuid() == 0 ? 0o711 : 0o700
+        try FileManager.default.createDirectory(
+            atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
+        if geteuid() == 0 { chmod(configuration.dataDirectory, mode_t(mode)) }
+    }
+
+    /// Configured secrets, or the one previewd generated for itself in the data directory.
+    private func webhookSecrets() throws -> [String] {
+        if !configuration.github.webhookSecrets.isEmpty {
+            return configuration.github.webhookSecrets.map(\.revealedValue)
+        }
+        let (secret, path, created) = try WebhookSecretStore.loadOrCreate(dataDirectory: configuration.dataDirectory)
+        logger.notice(
+            created ? "generated a webhook secret; configure it on the GitHub App" : "using the webhook secret from the data directory",
+            ["webhook_secret.path": path])
+        return [secret.revealedValue]
+    }
+
+    private func makeRouter(client: PostgresClient, secrets: [String]) -> Router {
+        var router = Router()
+        let intake = WebhookIntake(
+            verifier: WebhookSignatureVerifier(secrets: secrets), store: DeliveryStore(client: client), metrics: metrics,
+            logger: logger, configuration: .init(maxBodyBytes: configuration.intake.maxPayloadBytes),
+            isAcceptingDeliveries: { [weak self] in self?.accepting.load(ordering: .relaxed) ?? false })
+        router.add(.post, "/webhooks/github", maxBodyBytes: configuration.intake.maxPayloadBytes) { await intake.handle($0) }
+        let health = HealthEndpoints(client: client, logger: logger)
+        router.add(.get, "/healthz") { _ in .text(200, "ok\n") }
+        router.add(.get, "/readyz") { _ in await health.readiness() }
+        let metricsEndpoint = MetricsEndpoint(
+            registry: metrics, adminToken: configuration.adminToken?.revealedValue,
+            isPublic: ProcessInfo.processInfo.environment["PREVIEWD_METRICS_PUBLIC"] == "1")
+        router.add(.get, "/metrics") { metricsEndpoint.handle($0) }
+        return router
+    }
+
+    private func makeWorker(client: PostgresClient, listener: PostgresListener) -> JobWorker {
+        let processor = DeliveryProcessor(client: client, sessions: nil, logger: logger)
+        let logger = self.logger
+        return JobWorker(
+            queue: JobQueue(client: client),
+            handlers: [DeliveryStore.processJobKind: { try await processor.handle($0) }],
+            configuration: .init(concurrency: 4, lease: .seconds(configuration.jobs.leaseSeconds)),
+            notifications: {
+                AsyncStream { continuation in
+                    let task = Task {
+                        do {
+                            for await _ in try await listener.listen(channels: [JobQueue.channel]) { continuation.yield() }
+                        } catch {
+                            logger.warning("job notifications unavailable; polling instead", ["error": "\(error)"])
+                        }
+                        continuation.finish()
+                    }
+                    continuation.onTermination = { _ in task.cancel() }
+                }
+            },
+            logger: logger)
+    }
+}
