@@ -1,0 +1,151 @@
+import Foundation
+import Jobs
+import Postgres
+import PreviewdLogging
+import PreviewdTesting
+import Testing
+
+@Suite("PostgreSQL job queue")
+struct JobQueueTests {
+    @Test("a claimed job is invisible to other workers until its lease expires")
+    func leaseExpiry() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            let id = try await queue.enqueue(kind: "k", payload: Data(#"{"n":1}"#.utf8))
+            let first = try #require(try await queue.claim(kinds: ["k"], owner: "crashing-worker", lease: .milliseconds(300)))
+            #expect(first.id == id)
+            #expect(first.attempts == 1)
+            #expect(try await queue.claim(kinds: ["k"], owner: "other", lease: .seconds(30)) == nil)
+            // The first worker "crashes": it never completes. After the lease, another worker gets the job.
+            try await Task.sleep(for: .milliseconds(400))
+            let second = try #require(try await queue.claim(kinds: ["k"], owner: "other", lease: .seconds(30)))
+            #expect(second.id == id)
+            #expect(second.attempts == 2)
+            // The crashed worker's late completion is refused: the lease is not its own any more.
+            await #expect(throws: JobQueueError.self) { try await queue.complete(first) }
+            try await queue.complete(second)
+            #expect(try await queue.claim(kinds: ["k"], owner: "third", lease: .seconds(30)) == nil)
+        }
+    }
+
+    @Test("a heartbeat keeps the lease")
+    func heartbeat() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            try await queue.enqueue(kind: "k")
+            let job = try #require(try await queue.claim(kinds: ["k"], owner: "w1", lease: .milliseconds(400)))
+            for _ in 0..<3 {
+                try await Task.sleep(for: .milliseconds(200))
+                try await queue.heartbeat(job, lease: .milliseconds(400))
+            }
+            #expect(try await queue.claim(kinds: ["k"], owner: "w2", lease: .seconds(30)) == nil)
+        }
+    }
+
+    @Test("dedupe keys enqueue once")
+    func dedupe() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            #expect(try await queue.enqueue(kind: "k", dedupeKey: "d1") != nil)
+            #expect(try await queue.enqueue(kind: "k", dedupeKey: "d1") == nil)
+            #expect(try await queue.enqueue(kind: "other", dedupeKey: "d1") != nil)
+        }
+    }
+
+    @Test("jobs with one serial key run one at a time and in order")
+    func serialKeys() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            let a = try #require(try await queue.enqueue(kind: "k", serialKey: "session-1"))
+            let b = try #require(try await queue.enqueue(kind: "k", serialKey: "session-1"))
+            let c = try #require(try await queue.enqueue(kind: "k", serialKey: "session-2"))
+            let first = try #require(try await queue.claim(kinds: ["k"], owner: "w1", lease: .seconds(30)))
+            let second = try #require(try await queue.claim(kinds: ["k"], owner: "w2", lease: .seconds(30)))
+            #expect(first.id == a)
+            #expect(second.id == c)  // b waits behind a
+            #expect(try await queue.claim(kinds: ["k"], owner: "w3", lease: .seconds(30)) == nil)
+            try await queue.complete(first)
+            let third = try #require(try await queue.claim(kinds: ["k"], owner: "w3", lease: .seconds(30)))
+            #expect(third.id == b)
+        }
+    }
+
+    @Test("failures retry with backoff, then fail for good")
+    func failures() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            try await queue.enqueue(kind: "k", maxAttempts: 2)
+            let first = try #require(try await queue.claim(kinds: ["k"], owner: "w", lease: .seconds(30)))
+            #expect(try await queue.fail(first, error: "boom", retryAfter: .zero) == true)
+            let second = try #require(try await queue.claim(kinds: ["k"], owner: "w", lease: .seconds(30)))
+            #expect(try await queue.fail(second, error: "boom again") == false)
+            let rows = try await client.query("SELECT state, last_error, attempts FROM jobs")
+            #expect(try rows[0].decode("state", as: String.self) == "failed")
+            #expect(try rows[0].decode("last_error", as: String.self) == "boom again")
+            #expect(try rows[0].decode("attempts", as: Int.self) == 2)
+        }
+    }
+
+    @Test("many workers claim each job exactly once")
+    func concurrentClaims() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            for n in 0..<60 { try await queue.enqueue(kind: "k", payload: Data("{\"n\":\(n)}".utf8)) }
+            let claimed = try await withThrowingTaskGroup(of: [Int64].self) { group in
+                for worker in 0..<4 {
+                    group.addTask {
+                        var mine: [Int64] = []
+                        while let job = try await queue.claim(kinds: ["k"], owner: "w\(worker)", lease: .seconds(30)) {
+                            mine.append(job.id)
+                            try await queue.complete(job)
+                        }
+                        return mine
+                    }
+                }
+                return try await group.reduce(into: [Int64]()) { $0 += $1 }
+            }
+            #expect(claimed.count == 60)
+            #expect(Set(claimed).count == 60)
+        }
+    }
+
+    @Test("a worker woken by NOTIFY runs a job, and hands it back when cancelled")
+    func workerRunsAndHandsBack() async throws {
+        try await TestDatabase.withMigratedDatabase { client, configuration in
+            let queue = JobQueue(client: client)
+            let listener = PostgresListener(configuration: configuration, logger: Logger(level: .critical))
+            defer { listener.stop() }
+            let ran = AsyncStream<Int64>.makeStream()
+            let worker = JobWorker(
+                queue: queue,
+                handlers: [
+                    "quick": { job in ran.continuation.yield(job.id) },
+                    "slow": { _ in try await Task.sleep(for: .seconds(60)) },
+                ],
+                configuration: .init(owner: "test-worker", concurrency: 2, lease: .seconds(30), pollInterval: .seconds(30)),
+                notifications: {
+                    AsyncStream { continuation in
+                        let task = Task {
+                            for await _ in try await listener.listen(channels: [JobQueue.channel]) { continuation.yield() }
+                        }
+                        continuation.onTermination = { _ in task.cancel() }
+                    }
+                },
+                logger: Logger(level: .critical))
+            let running = Task { await worker.run() }
+            try await Task.sleep(for: .milliseconds(300))  // let the listener subscribe
+            let id = try #require(try await queue.enqueue(kind: "quick"))
+            var iterator = ran.stream.makeAsyncIterator()
+            #expect(await iterator.next() == id)
+            try await queue.enqueue(kind: "slow")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await client.query("SELECT 1 FROM jobs WHERE kind = 'slow' AND state = 'running'").count == 1)
+            running.cancel()
+            await running.value
+            let rows = try await client.query("SELECT state, attempts FROM jobs WHERE kind = 'slow'")
+            #expect(try rows[0].decode("state", as: String.self) == "queued")
+            #expect(try rows[0].decode("attempts", as: Int.self) == 0)
+            #expect(try await client.query("SELECT 1 FROM jobs WHERE kind = 'quick' AND state = 'succeeded'").count == 1)
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import HTTPTypes
+import Postgres
+import Testing
+@testable import Intake
+
+/// Hostile and ordinary requests against the real endpoint on a real PostgreSQL.
+@Suite("Webhook intake endpoint", .serialized)
+struct WebhookIntakeTests {
+    static let push = try! FixturePaths.data("push.json")
+    static let pushSignature = WebhookSignatureVerifier.signature(for: push, secret: IntakeHarness.secret)
+
+    /// One hostile request, the status it must get, and the reason it must name.
+    struct Hostile: CustomTestStringConvertible, Sendable {
+        let name: String
+        let status: Int
+        let reason: String?
+        let body: Data
+        let event: String?
+        let delivery: String?
+        let signature: String??
+        let contentType: String?
+        let method: HTTPMethod
+        var testDescription: String { name }
+
+        init(
+            _ name: String, _ status: Int, reason: String?, body: Data = WebhookIntakeTests.push, event: String? = "push",
+            delivery: String? = nil, signature: String?? = nil, contentType: String? = "application/json", method: HTTPMethod = .post
+        ) {
+            self.name = name
+            self.status = status
+            self.reason = reason
+            self.body = body
+            self.event = event
+            self.delivery = delivery
+            self.signature = signature
+            self.contentType = contentType
+            self.method = method
+        }
+    }
+
+    static func signed(_ body: Data) -> String { WebhookSignatureVerifier.signature(for: body, secret: IntakeHarness.secret) }
+
+    static let hostile: [Hostile] = {
+        let bad = { (text: String) in Data(text.utf8) }
+        let deep = Data("{\"a\":".utf8) + Data(repeating: UInt8(ascii: "["), count: 50_000) + Data(repeating: UInt8(ascii: "]"), count: 50_000) + Data("}".utf8)
+        let invalidUTF8 = Data([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x22, 0x7D])
+        let differentBody = bad(#"{"zen":"Keep it logically awesome."}"#)
+        return [
+            Hostile("no signature", 401, reason: "signature_missing", signature: .some(nil)),
+            Hostile("empty signature", 401, reason: "signature_malformed", signature: ""),
+            Hostile("sha1 prefix", 401, reason: "signature_malformed", signature: "sha1=" + String(pushSignature.dropFirst(7).prefix(40))),
+            Hostile("no prefix", 401, reason: "signature_malformed", signature: String(pushSignature.dropFirst(7))),
+            Hostile("truncated signature", 401, reason: "signature_malformed", signature: String(pushSignature.dropLast(10))),
+            Hostile("signature one digit short", 401, reason: "signature_malformed", signature: String(pushSignature.dropLast())),
+            Hostile("signature too long", 401, reason: "signature_malformed", signature: pushSignature + "00"),
+            Hostile("non-hex signature", 401, reason: "signature_malformed", signature: "sha256=" + String(repeating: "g", count: 64)),
+            Hostile("wrong secret", 401, reason: "signature_mismatch", signature: WebhookSignatureVerifier.signature(for: push, secret: "wrong")),
+            Hostile("signature of another body", 401, reason: "signature_mismatch", signature: signed(differentBody)),
+            Hostile("one flipped digit", 401, reason: "signature_mismatch",
+                    signature: String(pushSignature.dropLast()) + (pushSignature.last == "0" ? "1" : "0")),
+            Hostile("unsigned garbage", 401, reason: "signature_missing", body: bad("not json at all"), signature: .some(nil)),
+            Hostile("missing event", 400, reason: "missing_event", event: nil),
+            Hostile("empty event", 400, reason: "missing_event", event: ""),
+            Hostile("odd event name", 400, reason: "invalid_event", event: "Push<script>"),
+            Hostile("missing delivery", 400, reason: "missing_delivery", delivery: .some("")),
+            Hostile("delivery with spaces", 400, reason: "invalid_delivery", delivery: "abc def"),
+            Hostile("delivery too long", 400, reason: "invalid_delivery", delivery: String(repeating: "a", count: 200)),
+            Hostile("delivery with quote", 400, reason: "invalid_delivery", delivery: "x';DROP TABLE jobs;--"),
+            Hostile("empty body", 400, reason: "invalid_json", body: Data(), signature: signed(Data())),
+            Hostile("invalid UTF-8", 400, reason: "invalid_json", body: invalidUTF8, signature: signed(invalidUTF8)),
+            Hostile("broken JSON", 400, reason: "invalid_json", body: bad(#"{"ref": "x",}"#), signature: signed(bad(#"{"ref": "x",}"#))),
+            Hostile("truncated JSON", 400, reason: "invalid_json", body: push.prefix(3000), signature: signed(push.prefix(3000))),
+            Hostile("trailing garbage", 400, reason: "invalid_json", body: push + bad("}"), signature: signed(push + bad("}"))),
+            Hostile("top-level array", 400, reason: "invalid_json", body: bad("[1,2,3]"), signature: signed(bad("[1,2,3]"))),
+            Hostile("NUL in a string", 400, reason: "invalid_json", body: bad("{\"a\":\"\u{0}\"}"), signature: signed(bad("{\"a\":\"\u{0}\"}"))),
+            Hostile("huge nesting", 400, reason: "invalid_json", body: deep, signature: signed(deep)),
+            Hostile("form content type", 415, reason: "unsupported_content_type", contentType: "application/x-www-form-urlencoded"),
+            Hostile("no content type", 415, reason: "unsupported_content_type", contentType: nil),
+            Hostile("text content type", 415, reason: "unsupported_content_type", contentType: "text/plain"),
+            Hostile("GET instead of POST", 405, reason: nil, method: .get),
+            Hostile("PUT instead of POST", 405, reason: nil, method: .put),
+        ]
+    }()
+
+    @Test("hostile requests get the right status and store nothing", arguments: hostile)
+    func hostileRequest(_ request: Hostile) async throws {
+        try await IntakeHarness.with { harness in
+            let response = try await harness.send(
+                body: request.body, event: request.event, delivery: request.delivery ?? UUID().uuidString,
+                signature: request.signature, contentType: request.contentType, method: request.method)
+            #expect(response.status == request.status)
+            if let reason = request.reason {
+                #expect(response.json["reason"] as? String == reason)
+                #expect((response.json["error"] as? String)?.isEmpty == false)
+                #expect(harness.metrics.counterValue(WebhookIntake.MetricName.deliveries, labels: ["outcome": "rejected", "reason": reason]) == 1)
+            }
+            let counts = try await harness.databaseCounts()
+            #expect(counts.deliveries == 0 && counts.jobs == 0)
+        }
+    }
+
+    @Test("a body over the limit gets 413 and nothing is stored")
+    func oversizedBody() async throws {
+        try await IntakeHarness.with { harness in
+            let huge = Data(repeating: UInt8(ascii: " "), count: IntakeHarness.maxBodyBytes + 1)
+            let response = try await harness.send(body: huge, signature: WebhookIntakeTests.signed(huge))
+            #expect(response.status == 413)
+            let counts = try await harness.databaseCounts()
+            #expect(counts.deliveries == 0 && counts.jobs == 0)
+        }
+    }
+
+    @Test("a valid push is stored byte for byte with its job, then answered 202")
+    func acceptsPush() async throws {
+        try await IntakeHarness.with { harness in
+            let delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+            let response = try await harness.send(body: Self.push, delivery: delivery)
+            #expect(response.status == 202)
+            #expect(response.json["delivery_id"] as? String == delivery)
+            #expect(response.json["status"] as? String == "accepted")
+            let rows = try await harness.client.query("""
+                SELECT event, action, installation_id, repository_full_name, sender_login, payload, status
+                FROM webhook_deliveries WHERE delivery_id = \(delivery)
+                """)
+            let row = try #require(rows.first)
+            #expect(try row.decode("event", as: String.self) == "push")
+            #expect(try row.decode("payload", as: Data.self) == Self.push)
+            #expect(try row.decode("status", as: String.self) == "received")
+            let raw = try JSONSerialization.jsonObject(with: Self.push) as! [String: Any]
+            #expect(try row.decode("repository_full_name", as: String?.self) == (raw["repository"] as! [String: Any])["full_name"] as? String)
+            #expect(try row.decode("sender_login", as: String?.self) == (raw["sender"] as! [String: Any])["login"] as? String)
+            #expect(try row.decode("installation_id", as: Int64?.self) == (raw["installation"] as? [String: Any])?["id"].flatMap { ($0 as? NSNumber)?.int64Value })
+            #expect(try await harness.count("jobs", where: "kind = 'process_delivery' AND dedupe_key = '\(delivery)' AND state = 'queued'") == 1)
+        }
+    }
+
+    @Test("a redelivered id gets 200 and is stored and queued once")
+    func duplicate() async throws {
+        try await IntakeHarness.with { harness in
+            let first = try await harness.send(body: Self.push, delivery: "dup-1")
+            let second = try await harness.send(body: Self.push, delivery: "dup-1")
+            #expect(first.status == 202)
+            #expect(second.status == 200)
+            #expect(second.json["status"] as? String == "duplicate")
+            let counts = try await harness.databaseCounts()
+            #expect(counts.deliveries == 1 && counts.jobs == 1)
+        }
+    }
+
+    @Test("copies of one delivery racing each other are stored once")
+    func racingDuplicates() async throws {
+        try await IntakeHarness.with { harness in
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<20 { group.addTask { try await harness.send(body: Self.push, delivery: "race-1").status } }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 202 }.count == 1)
+            #expect(statuses.filter { $0 == 200 }.count == 19)
+            let counts = try await harness.databaseCounts()
+            #expect(counts.deliveries == 1 && counts.jobs == 1)
+        }
+    }
+
+    @Test("ping is answered 200 and recorded as processed without a job")
+    func ping() async throws {
+        try await IntakeHarness.with { harness in
+            let body = try FixturePaths.data("ping.json")
+            let response = try await harness.send(body: body, event: "ping", delivery: "ping-1", signature: WebhookIntakeTests.signed(body))
+            #expect(response.status == 200)
+            #expect(try await harness.count("webhook_deliveries", where: "delivery_id = 'ping-1' AND status = 'processed'") == 1)
+            #expect(try await harness.count("jobs") == 0)
+        }
+    }
+
+    @Test("an event previewd does not act on is stored and marked ignored")
+    func unknownEvent() async throws {
+        try await IntakeHarness.with { harness in
+            let body = Data(#"{"action":"started","repository":{"full_name":"octo/repo"}}"#.utf8)
+            let response = try await harness.send(body: body, event: "watch", delivery: "watch-1", signature: WebhookIntakeTests.signed(body))
+            #expect(response.status == 202)
+            #expect(response.json["status"] as? String == "ignored")
+            #expect(try await harness.count("webhook_deliveries", where: "delivery_id = 'watch-1' AND status = 'ignored' AND status_reason LIKE '%watch%'") == 1)
+            #expect(try await harness.count("jobs") == 0)
+        }
+    }
+
+    @Test("every configured secret is accepted during rotation")
+    func rotation() async throws {
+        try await IntakeHarness.with(secrets: ["new-secret", IntakeHarness.secret]) { harness in
+            let old = try await harness.send(body: Self.push, delivery: "rot-1")
+            let new = try await harness.send(body: Self.push, delivery: "rot-2", signature: WebhookSignatureVerifier.signature(for: Self.push, secret: "new-secret"))
+            #expect(old.status == 202 && new.status == 202)
+        }
+    }
+
+    @Test("with the database unavailable the answer is 503, never 2xx")
+    func databaseDown() async throws {
+        try await IntakeHarness.with(store: { _ in
+            // A pool pointed at a database that does not exist: every store fails like an outage.
+            var configuration = try! PostgresConfiguration(url: "postgres://previewd@127.0.0.1:1/none?connect_timeout=1")
+            configuration.connectTimeout = 1
+            return DeliveryStore(client: PostgresClient(configuration: configuration, maxConnections: 1, logger: .init(level: .critical)))
+        }) { harness in
+            let response = try await harness.send(body: Self.push, delivery: "down-1")
+            #expect(response.status == 503)
+            #expect(response.headers["Retry-After"] != nil)
+            #expect(try await harness.count("webhook_deliveries") == 0)
+        }
+    }
+}
