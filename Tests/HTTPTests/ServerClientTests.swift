@@ -99,6 +99,7 @@ struct ServerClientTests {
             #expect(answer.hasPrefix("HTTP/1.1 413"))
             #expect(answer.lowercased().contains("x-request-id:"))
             #expect(recorder.all.isEmpty)
+            #expect(server.inFlightRequests == 0)
         }
     }
 
@@ -178,6 +179,7 @@ struct ServerClientTests {
             connection.send("GET /echo/1 HTTP/1.1\r\nHost: te")
             let (data, closed) = await connection.receiveUntilClosed()
             #expect(closed, "the server must close a connection that stalls mid-request")
+            #expect(server.inFlightRequests == 0)
             #expect(!String(decoding: data, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
         }
     }
@@ -337,5 +339,30 @@ struct ServerClientTests {
         let (_, closed) = await connection.receiveUntilClosed()
         #expect(closed)
         #expect(server.inFlightRequests == 0)
+    }
+
+    @Test func responseThatCannotBeSentBecomes500WithRequestID() async throws {
+        var router = Router()
+        router.add(.get, "/broken") { _ in HTTPResponse(status: 200, headers: ["X-Injected": "a\r\nSet-Cookie: x=1"]) }
+        try await withServer(router) { _, base in
+            let response = try await makeClient().send(HTTPClientRequest(method: .get, url: "\(base)/broken"))
+            #expect(response.status == 500)
+            #expect(response.headers["Set-Cookie"] == nil)
+            let requestID = try #require(response.headers["X-Request-Id"])
+            #expect(String(decoding: response.body, as: UTF8.self).contains(requestID))
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func redirectsAreFollowedOnlyWhenAsked(follow: Bool) async throws {
+        var router = Router()
+        router.add(.get, "/old") { _ in HTTPResponse(status: 302, headers: ["Location": "/new", "X-Hop": "old"]) }
+        router.add(.get, "/new") { _ in HTTPResponse(status: 200, headers: ["X-Hop": "new"], body: .bytes(Data("moved".utf8))) }
+        try await withServer(router) { _, base in
+            let response = try await makeClient { $0.followRedirects = follow }.send(HTTPClientRequest(method: .get, url: "\(base)/old"))
+            #expect(response.status == (follow ? 200 : 302))
+            // Only the last response's headers are reported.
+            #expect(response.headers.values(for: "X-Hop") == [follow ? "new" : "old"])
+        }
     }
 }
