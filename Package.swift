@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "HTTPTypes"),
         .target(name: "PreviewdLogging"),
         .target(name: "GitHubWebhooks"),
+        .target(name: "GitHubAPI", dependencies: ["HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]),
         .target(
             name: "PreviewdCore",
             dependencies: ["Postgres", "PreviewdCrypto", "PreviewdLogging"],
@@ -39,7 +40,7 @@ let package = Package(
             name: "PreviewdApp",
             dependencies: [
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
-                "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks",
+                "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "GitHubAPI",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
@@ -47,7 +48,7 @@ let package = Package(
         // MARK: Test support shared by every test target
         .target(
             name: "PreviewdTesting",
-            dependencies: ["Postgres", "PreviewdCore", "HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]
+            dependencies: ["Postgres", "PreviewdCore", "HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdCrypto", "PreviewdLogging", "GitHubAPI"]
         ),
 
         // MARK: Tests
@@ -56,6 +57,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdTesting"]),
         .testTarget(name: "PreviewdCoreTests", dependencies: ["PreviewdCore", "PreviewdTesting", "Postgres"]),
         .testTarget(name: "GitHubWebhooksTests", dependencies: ["GitHubWebhooks"]),
+        .testTarget(name: "GitHubAPITests", dependencies: ["GitHubAPI", "PreviewdTesting", "PreviewdCrypto", "HTTPTypes"]),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
     swiftLanguageModes: [.v6]
