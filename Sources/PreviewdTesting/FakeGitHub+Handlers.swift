@@ -574,7 +574,12 @@ extension FakeGitHub {
         var body = example("repository-collaborator-permission-response-if-user-has-admin-permissions")
         body["permission"] = .string(permission)
         body["role_name"] = .string(permission)
-        if var user = body["user"] { user["login"] = .string(username); body["user"] = user }
+        if var user = body["user"] {
+            user["login"] = .string(username)
+            // The published example's user lacks `role_name`, which its schema requires.
+            user["role_name"] = .string(permission)
+            body["user"] = user
+        }
         return Reply(status: 200, body: body)
     }
 
@@ -596,6 +601,9 @@ extension FakeGitHub {
         body["clone_url"] = .string("\(webRoot)/\(name).git")
         // The published example lacks `language`, which its own schema requires.
         if body["language"] == nil { body["language"] = .null }
+        for key in ["source", "parent"] where body[key] != nil && body[key]?["language"] == nil {
+            body[key]?["language"] = .null
+        }
         if var owner = body["owner"] { owner["login"] = .string(name.owner); body["owner"] = owner }
         return Reply(status: 200, body: body)
     }
@@ -624,6 +632,8 @@ extension FakeGitHub {
         body["id"] = .integer(Int64(number) + 500_000)
         body["title"] = .string(pull.title)
         body["state"] = "open"
+        // The published example's teams lack `type`, which their schema requires; this fake has no teams.
+        body["requested_teams"] = []
         body["html_url"] = .string("\(webRoot)/\(repository)/pull/\(number)")
         body["url"] = .string("\(apiRoot)/repos/\(repository)/pulls/\(number)")
         if var user = body["user"] { user["login"] = .string(pull.author); body["user"] = user }

@@ -94,13 +94,24 @@ public struct OpenAPIContract: Sendable {
         if let override = ProcessInfo.processInfo.environment["PREVIEWD_FIXTURES"], !override.isEmpty {
             return URL(fileURLWithPath: override, isDirectory: true)
         }
-        // Sources/PreviewdTesting/OpenAPIContract.swift → repository root → ../shared/fixtures
+        // Sources/PreviewdTesting/OpenAPIContract.swift → repository root; the fixtures sit in `shared/fixtures`
+        // beside it (../shared), or further up when the checkout is a worktree nested one level deeper.
         let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var directory = repositoryRoot.deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("shared/fixtures", isDirectory: true)
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
         return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures", isDirectory: true)
     }
 
-    /// GitHub's REST description subset (`github/openapi-subset.json`).
+    /// GitHub's REST description subset (`github/openapi-subset.json`), parsed once per process.
     public static func gitHubSubset() throws -> OpenAPIContract {
+        try cachedGitHubSubset.get()
+    }
+
+    private static let cachedGitHubSubset = Result {
         try OpenAPIContract(contentsOf: fixturesDirectory.appendingPathComponent("github/openapi-subset.json"))
     }
 
