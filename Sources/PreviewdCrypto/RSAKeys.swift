@@ -160,10 +160,12 @@ public struct RSAPrivateKey: Sendable {
     }
 }
 
-extension RSAPrivateKey: CustomStringConvertible, CustomDebugStringConvertible {
+extension RSAPrivateKey: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// Never shows key material.
     public var description: String { "RSAPrivateKey(\(bitCount) bits, <redacted>)" }
     public var debugDescription: String { description }
+    /// An empty mirror, so `dump` shows nothing of the key's internals.
+    public var customMirror: Mirror { Mirror(self, children: [:], displayStyle: .struct) }
 }
 
 /// An RSA public key used to verify RS256 signatures.

@@ -1,0 +1,185 @@
+import Foundation
+import PreviewdCrypto
+import PreviewdLogging
+
+/// Everything previewd reads at start-up: environment variables over the JSON defaults file.
+///
+/// Load it with ``loadFromEnvironment(_:)``. Secrets are held as ``Secret`` (or
+/// `RSAPrivateKey`), so printing or dumping a configuration never shows them; log
+/// ``redactedSummary`` to record the effective settings.
+public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
+    /// Whether previews start on their own or wait for a maintainer's approval.
+    public enum Mode: String, Sendable, CaseIterable, Codable {
+        case auto, approval
+    }
+
+    /// Where preview environments run.
+    public enum Provider: String, Sendable, CaseIterable, Codable {
+        case local, fly
+    }
+
+    /// GitHub App settings.
+    public struct GitHub: Sendable {
+        /// `GITHUB_APP_ID`.
+        public var appID: Int?
+        /// From `GITHUB_PRIVATE_KEY` or the file named by `GITHUB_PRIVATE_KEY_PATH`.
+        public var privateKey: RSAPrivateKey?
+        /// Where the private key came from (the variable name or the file path), for logs.
+        public var privateKeySource: String?
+        /// `GITHUB_WEBHOOK_SECRET`, split on commas; several allow rotation. Empty means
+        /// "use the secret in the data directory" (see ``WebhookSecretStore``).
+        public var webhookSecrets: [Secret]
+        /// `GITHUB_API_URL` without a trailing slash.
+        public var apiURL: String
+    }
+
+    /// Fly.io Machines settings.
+    public struct Fly: Sendable {
+        /// `FLY_API_TOKEN`.
+        public var apiToken: Secret?
+        /// `FLY_API_URL` without a trailing slash.
+        public var apiURL: String
+        /// `FLY_ORG`.
+        public var org: String
+        /// `FLY_REGION`.
+        public var region: String
+    }
+
+    /// How long each step of a preview may run before it is failed.
+    public struct StepTimeouts: Sendable, Equatable {
+        public var detect: Duration
+        public var allocate: Duration
+        public var configure: Duration
+        public var boot: Duration
+    }
+
+    /// HTTP server limits.
+    public struct HTTP: Sendable, Equatable {
+        /// Largest request body accepted.
+        public var maxBodyBytes: Int
+        /// Idle time after which a connection is closed.
+        public var connectionTimeoutSeconds: Int
+        /// Worker threads serving requests.
+        public var threads: Int
+        /// Simultaneous connections accepted.
+        public var maxConnections: Int
+    }
+
+    /// Database pool settings.
+    public struct Database: Sendable, Equatable {
+        /// `DATABASE_URL`; unset means "start an embedded PostgreSQL in the data directory".
+        public var url: Secret?
+        /// Connections in the pool.
+        public var maxConnections: Int
+    }
+
+    /// Job queue settings.
+    public struct Jobs: Sendable, Equatable {
+        /// How long a worker holds a job before another may take it over.
+        public var leaseSeconds: Int
+    }
+
+    /// Webhook intake settings.
+    public struct Intake: Sendable, Equatable {
+        /// Largest webhook payload accepted.
+        public var maxPayloadBytes: Int
+    }
+
+    /// `PORT`.
+    public var port: Int
+    /// `HOST`: the address to listen on.
+    public var host: String
+    /// `PREVIEWD_PUBLIC_URL` without a trailing slash, or `http://<host>:<port>` (0.0.0.0 → localhost).
+    public var publicURL: String
+    /// `PREVIEWD_DATA_DIR`.
+    public var dataDirectory: String
+    /// The JSON file the defaults came from, or `nil` for the built-in defaults.
+    public var configFile: String?
+    /// `PREVIEWD_LOG_LEVEL`.
+    public var logLevel: LogLevel
+    /// `PREVIEWD_ADMIN_TOKEN`.
+    public var adminToken: Secret?
+    /// `PREVIEWD_MODE`.
+    public var mode: Mode
+    /// `PREVIEWD_PROVIDER`.
+    public var provider: Provider
+    /// `PREVIEWD_ALLOW_LOCAL_CLONE`: whether repositories may be cloned from local paths.
+    public var allowLocalClone: Bool
+    public var github: GitHub
+    public var fly: Fly
+    public var database: Database
+    public var stepTimeouts: StepTimeouts
+    public var http: HTTP
+    public var jobs: Jobs
+    public var intake: Intake
+
+    /// The effective configuration with every secret replaced by whether it is set, for the start-up log.
+    public var redactedSummary: [String: String] {
+        func secretState(_ secret: Secret?) -> String { secret == nil ? "not set" : "<redacted>" }
+        return [
+            "port": String(port),
+            "host": host,
+            "public_url": publicURL,
+            "data_dir": dataDirectory,
+            "config_file": configFile ?? "built-in defaults",
+            "log_level": logLevel.rawValue,
+            "mode": mode.rawValue,
+            "provider": provider.rawValue,
+            "allow_local_clone": String(allowLocalClone),
+            "admin_token": secretState(adminToken),
+            "database.url": database.url.map { Self.redactedDatabaseURL($0.revealedValue) } ?? "not set (embedded PostgreSQL)",
+            "database.max_connections": String(database.maxConnections),
+            "github.app_id": github.appID.map(String.init) ?? "not set",
+            "github.private_key": github.privateKey == nil ? "not set" : "<redacted> from \(github.privateKeySource ?? "?")",
+            "github.webhook_secrets": github.webhookSecrets.isEmpty
+                ? "not set (generated in data dir)" : "\(github.webhookSecrets.count) <redacted>",
+            "github.api_url": github.apiURL,
+            "fly.api_token": secretState(fly.apiToken),
+            "fly.api_url": fly.apiURL,
+            "fly.org": fly.org,
+            "fly.region": fly.region,
+            "steps.timeouts": "detect=\(stepTimeouts.detect.components.seconds)s allocate=\(stepTimeouts.allocate.components.seconds)s "
+                + "configure=\(stepTimeouts.configure.components.seconds)s boot=\(stepTimeouts.boot.components.seconds)s",
+            "http.max_body_bytes": String(http.maxBodyBytes),
+            "http.connection_timeout_seconds": String(http.connectionTimeoutSeconds),
+            "http.threads": String(http.threads),
+            "http.max_connections": String(http.maxConnections),
+            "jobs.lease_seconds": String(jobs.leaseSeconds),
+            "intake.max_payload_bytes": String(intake.maxPayloadBytes),
+        ]
+    }
+
+    /// The summary as one sorted line; secrets never appear.
+    public var description: String {
+        "PreviewdConfiguration(" + redactedSummary.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + ")"
+    }
+
+    /// `url` with its password (in the user-info part or a `password=` parameter) replaced by `<redacted>`.
+    static func redactedDatabaseURL(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return "<redacted>" }
+        var result = String(url[..<schemeEnd.upperBound])
+        let rest = url[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        if let at = authority.lastIndex(of: "@") {
+            let userInfo = authority[..<at]
+            if let colon = userInfo.firstIndex(of: ":") {
+                result += userInfo[..<colon] + ":<redacted>"
+            } else {
+                result += userInfo
+            }
+            result += authority[at...]
+        } else {
+            result += authority
+        }
+        var tail = String(rest[authorityEnd...])
+        if let query = tail.firstIndex(of: "?") {
+            let parameters = tail[tail.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false).map { parameter -> String in
+                let name = parameter.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+                return name.lowercased().hasSuffix("password") ? "\(name)=<redacted>" : String(parameter)
+            }
+            tail = String(tail[...query]) + parameters.joined(separator: "&")
+        }
+        return result + tail
+    }
+}
