@@ -1,4 +1,5 @@
 import Foundation
+import HTTPClient
 import HTTPServer
 import HTTPTypes
 import PreviewdLogging
@@ -15,6 +16,11 @@ public final class FakeGitHubServer: Sendable {
         self.fake = fake
         self.server = server
         self.baseURL = "http://127.0.0.1:\(port)\(fake.pathPrefix)"
+    }
+
+    /// previewd's real libcurl client, for talking to this server over the loopback interface.
+    public func makeTransport() -> any HTTPTransport {
+        HTTPClient(configuration: .init(noProxy: "127.0.0.1,localhost"))
     }
 
     /// Stops listening, waiting up to `deadline` for requests in flight.
