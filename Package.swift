@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "HTTPTypes"),
         .target(name: "PreviewdLogging"),
         .target(name: "GitHubWebhooks"),
+        .target(name: "GitHubAPI", dependencies: ["HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]),
         .target(name: "Metrics"),
         .target(name: "Jobs", dependencies: ["Postgres", "PreviewdLogging"]),
         .target(
@@ -41,7 +42,7 @@ let package = Package(
             name: "PreviewdApp",
             dependencies: [
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
-                "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake",
+                "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
@@ -49,7 +50,9 @@ let package = Package(
         // MARK: Test support shared by every test target
         .target(
             name: "PreviewdTesting",
-            dependencies: ["Postgres", "PreviewdCore", "HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]
+            dependencies: [
+                "Postgres", "PreviewdCore", "HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdCrypto", "PreviewdLogging", "GitHubAPI",
+            ]
         ),
 
         // MARK: Tests
@@ -58,7 +61,14 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdTesting"]),
         .testTarget(name: "PreviewdCoreTests", dependencies: ["PreviewdCore", "PreviewdTesting", "Postgres"]),
         .testTarget(name: "GitHubWebhooksTests", dependencies: ["GitHubWebhooks"]),
-        .testTarget(name: "IntakeTests", dependencies: ["Intake", "Jobs", "Metrics", "PreviewdTesting", "Postgres", "PreviewdCrypto", "HTTPTypes"]),
+        .testTarget(name: "GitHubAPITests", dependencies: ["GitHubAPI", "PreviewdTesting", "PreviewdCrypto", "HTTPTypes", "HTTPClient"]),
+        .testTarget(
+            name: "IntakeTests",
+            dependencies: [
+                "Intake", "Jobs", "Metrics", "PreviewdTesting", "Postgres", "PreviewdCrypto", "HTTPTypes", "HTTPServer",
+                "HTTPClient", "PreviewdLogging", "GitHubWebhooks",
+            ]
+        ),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
     swiftLanguageModes: [.v6]

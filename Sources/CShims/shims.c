@@ -31,10 +31,6 @@ int CCurl_easy_getinfo_long(void *handle, int info, long *value) {
     return (int)curl_easy_getinfo((CURL *)handle, (CURLINFO)info, value);
 }
 
-int CCurl_easy_getinfo_pointer(void *handle, int info, void **value) {
-    return (int)curl_easy_getinfo((CURL *)handle, (CURLINFO)info, (char **)value);
-}
-
 int CCurl_multi_setopt_long(void *multi, int option, long value) {
     return (int)curl_multi_setopt((CURLM *)multi, (CURLMoption)option, value);
 }

@@ -36,7 +36,7 @@ public enum CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
             return "The private key is encrypted with a passphrase; previewd needs an unencrypted key. "
                 + "Decrypt it with 'openssl pkey -in key.pem -out key-plain.pem' and keep that file private."
         case .unsupportedKeyType(let found):
-            return "The key is a \(found) key, but an RSA key is required (GitHub App keys are RSA; "
+            return "The key is of type \(found), but an RSA key is required (GitHub App keys are RSA; "
                 + "download a new private key from the app's settings page)."
         case .keyDecodingFailed(let detail):
             return "The key could not be decoded (\(detail)). Check that the PEM was copied completely."

@@ -36,8 +36,6 @@ int CCurl_easy_setopt_off_t(void *handle, int option, int64_t value);
 int CCurl_easy_setopt_callback(void *handle, int option, CCurl_data_callback callback);
 /// curl_easy_getinfo for a `long` result (CURLINFO_RESPONSE_CODE). Returns a CURLcode.
 int CCurl_easy_getinfo_long(void *handle, int info, long *value);
-/// curl_easy_getinfo for a `void *` result (CURLINFO_PRIVATE). Returns a CURLcode.
-int CCurl_easy_getinfo_pointer(void *handle, int info, void **value);
 /// curl_multi_setopt with a `long` argument (CURLMOPT_MAX_TOTAL_CONNECTIONS). Returns a CURLMcode.
 int CCurl_multi_setopt_long(void *multi, int option, long value);
 
