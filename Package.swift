@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "GitHubWebhooks"),
         .target(name: "GitHubAPI", dependencies: ["HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]),
         .target(name: "Metrics"),
+        .target(name: "PreviewModel"),
         .target(name: "Jobs", dependencies: ["Postgres", "PreviewdLogging"]),
         .target(
             name: "Intake",
