@@ -40,10 +40,15 @@ let package = Package(
         ),
         .target(name: "PreviewdCore", dependencies: ["Postgres", "PreviewdCrypto", "PreviewdLogging"]),
         .target(
+            name: "SessionEngine",
+            dependencies: ["PreviewModel", "Postgres", "Jobs", "Intake", "GitHubAPI", "GitHubWebhooks", "PreviewdLogging"]
+        ),
+        .target(
             name: "PreviewdApp",
             dependencies: [
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
                 "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
+                "SessionEngine",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
@@ -68,6 +73,13 @@ let package = Package(
             dependencies: [
                 "Intake", "Jobs", "Metrics", "PreviewdTesting", "Postgres", "PreviewdCrypto", "HTTPTypes", "HTTPServer",
                 "HTTPClient", "PreviewdLogging", "GitHubWebhooks",
+            ]
+        ),
+        .testTarget(
+            name: "SessionEngineTests",
+            dependencies: [
+                "SessionEngine", "PreviewdTesting", "Intake", "Jobs", "GitHubAPI", "GitHubWebhooks", "PreviewModel", "Postgres",
+                "HTTPTypes", "HTTPClient", "HTTPServer", "PreviewdLogging", "PreviewdCrypto",
             ]
         ),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
