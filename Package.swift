@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "PreviewdTesting"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdTesting"]),
         .testTarget(name: "PreviewdCoreTests", dependencies: ["PreviewdCore", "PreviewdTesting", "Postgres"]),
-        .testTarget(name: "GitHubWebhooksTests", dependencies: ["GitHubWebhooks"]),
+        .testTarget(name: "GitHubWebhooksTests", dependencies: ["GitHubWebhooks", "PreviewdTesting"]),
         .testTarget(name: "GitHubAPITests", dependencies: ["GitHubAPI", "PreviewdTesting", "PreviewdCrypto", "HTTPTypes", "HTTPClient"]),
         .testTarget(
             name: "IntakeTests",

@@ -54,8 +54,8 @@ public final class Application: Sendable {
 
     /// Applies pending migrations (`previewd migrate`, and on every `serve`).
     @discardableResult
-    static func migrate(client: PostgresClient, logger: Logger) async throws -> [Migration] {
-        let migrator = Migrator(client: client, directory: try MigrationsLocator.locate(), logger: logger)
+    static func migrate(client: PostgresClient, directory: URL, logger: Logger) async throws -> [Migration] {
+        let migrator = Migrator(client: client, directory: directory, logger: logger)
         let applied = try await migrator.migrate()
         logger.info("migrations applied", ["migrations.applied": "\(applied.count)"])
         return applied
@@ -66,7 +66,7 @@ public final class Application: Sendable {
         let (client, _, embedded) = try await openDatabase()
         defer { client.close() }
         do {
-            try await Self.migrate(client: client, logger: logger)
+            try await Self.migrate(client: client, directory: try MigrationsLocator.locate(), logger: logger)
         } catch {
             try? await embedded?.stop()
             throw error
@@ -80,9 +80,10 @@ public final class Application: Sendable {
         try createDataDirectory()
         let (client, database, embedded) = try await openDatabase()
         do {
-            try await Self.migrate(client: client, logger: logger)
+            let migrations = try MigrationsLocator.locate()
+            try await Self.migrate(client: client, directory: migrations, logger: logger)
             let secrets = try webhookSecrets()
-            let router = makeRouter(client: client, secrets: secrets)
+            let router = makeRouter(client: client, secrets: secrets, migrations: migrations)
             let server = HTTPServer(
                 configuration: HTTPServer.Configuration(
                     host: configuration.host, port: configuration.port, maxBodyBytes: configuration.http.maxBodyBytes,
@@ -146,19 +147,19 @@ public final class Application: Sendable {
         return [secret.revealedValue]
     }
 
-    private func makeRouter(client: PostgresClient, secrets: [String]) -> Router {
+    private func makeRouter(client: PostgresClient, secrets: [String], migrations: URL) -> Router {
         var router = Router()
         let intake = WebhookIntake(
             verifier: WebhookSignatureVerifier(secrets: secrets), store: DeliveryStore(client: client), metrics: metrics,
             logger: logger, configuration: .init(maxBodyBytes: configuration.intake.maxPayloadBytes),
             isAcceptingDeliveries: { [weak self] in self?.accepting.load(ordering: .relaxed) ?? false })
         router.add(.post, "/webhooks/github", maxBodyBytes: configuration.intake.maxPayloadBytes) { await intake.handle($0) }
-        let health = HealthEndpoints(client: client, logger: logger)
+        let health = HealthEndpoints(client: client, migrations: migrations, logger: logger)
         router.add(.get, "/healthz") { _ in .text(200, "ok\n") }
         router.add(.get, "/readyz") { _ in await health.readiness() }
         let metricsEndpoint = MetricsEndpoint(
             registry: metrics, adminToken: configuration.adminToken?.revealedValue,
-            isPublic: ProcessInfo.processInfo.environment["PREVIEWD_METRICS_PUBLIC"] == "1")
+            isPublic: configuration.metricsPublic)
         router.add(.get, "/metrics") { metricsEndpoint.handle($0) }
         return router
     }

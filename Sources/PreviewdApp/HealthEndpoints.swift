@@ -9,6 +9,7 @@ import Metrics
 /// `/readyz`: ready when the database answers and every migration is applied.
 struct HealthEndpoints: Sendable {
     let client: PostgresClient
+    let migrations: URL
     let logger: Logger
 
     func readiness() async -> HTTPResponse {
@@ -18,7 +19,7 @@ struct HealthEndpoints: Sendable {
             return .text(503, "not ready: database unreachable: \(error)\n")
         }
         do {
-            let migrator = Migrator(client: client, directory: try MigrationsLocator.locate(), logger: logger)
+            let migrator = Migrator(client: client, directory: migrations, logger: logger)
             let status = try await migrator.status()
             guard status.isUpToDate else {
                 return .text(503, "not ready: \(status.pending.count) migration(s) pending: \(status.pending.map(\.fileName).joined(separator: ", "))\n")

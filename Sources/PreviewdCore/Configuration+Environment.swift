@@ -16,6 +16,7 @@ extension PreviewdConfiguration {
         public static let mode = "PREVIEWD_MODE"
         public static let provider = "PREVIEWD_PROVIDER"
         public static let allowLocalClone = "PREVIEWD_ALLOW_LOCAL_CLONE"
+        public static let metricsPublic = "PREVIEWD_METRICS_PUBLIC"
         public static let webhookSecret = "GITHUB_WEBHOOK_SECRET"
         public static let appID = "GITHUB_APP_ID"
         public static let privateKey = "GITHUB_PRIVATE_KEY"
@@ -95,6 +96,9 @@ extension PreviewdConfiguration {
         let allowLocalClone = try value(Variable.allowLocalClone).map { raw throws(ConfigurationError) in
             try Parse.bool(raw, name: Variable.allowLocalClone)
         } ?? defaults.allowLocalClone
+        let metricsPublic = try value(Variable.metricsPublic).map { raw throws(ConfigurationError) in
+            try Parse.bool(raw, name: Variable.metricsPublic)
+        } ?? false
 
         let databaseURL = try value(Variable.databaseURL).map { raw throws(ConfigurationError) in
             try Parse.databaseURL(raw, name: Variable.databaseURL)
@@ -130,6 +134,7 @@ extension PreviewdConfiguration {
             mode: mode,
             provider: provider,
             allowLocalClone: allowLocalClone,
+            metricsPublic: metricsPublic,
             github: GitHub(appID: appID, privateKey: privateKey, privateKeySource: privateKeySource,
                            webhookSecrets: webhookSecrets, apiURL: githubAPIURL),
             fly: Fly(apiToken: value(Variable.flyAPIToken).map(Secret.init), apiURL: flyAPIURL, org: flyOrg, region: flyRegion),

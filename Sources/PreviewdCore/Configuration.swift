@@ -105,6 +105,8 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
     public var provider: Provider
     /// `PREVIEWD_ALLOW_LOCAL_CLONE`: whether repositories may be cloned from local paths.
     public var allowLocalClone: Bool
+    /// `PREVIEWD_METRICS_PUBLIC`: serve `/metrics` without the admin token.
+    public var metricsPublic: Bool
     public var github: GitHub
     public var fly: Fly
     public var database: Database
@@ -126,6 +128,7 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
             "mode": mode.rawValue,
             "provider": provider.rawValue,
             "allow_local_clone": String(allowLocalClone),
+            "metrics_public": String(metricsPublic),
             "admin_token": secretState(adminToken),
             "database.url": database.url.map { Self.redactedDatabaseURL($0.revealedValue) } ?? "not set (embedded PostgreSQL)",
             "database.max_connections": String(database.maxConnections),

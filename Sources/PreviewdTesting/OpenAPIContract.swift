@@ -88,23 +88,8 @@ public struct OpenAPIContract: Sendable {
         self.operations = operations
     }
 
-    /// The directory holding the shared test fixtures (`../shared/fixtures` next to the repository), or the
-    /// directory named by the `PREVIEWD_FIXTURES` environment variable.
-    public static var fixturesDirectory: URL {
-        if let override = ProcessInfo.processInfo.environment["PREVIEWD_FIXTURES"], !override.isEmpty {
-            return URL(fileURLWithPath: override, isDirectory: true)
-        }
-        // Sources/PreviewdTesting/OpenAPIContract.swift → repository root; the fixtures sit in `shared/fixtures`
-        // beside it (../shared), or further up when the checkout is a worktree nested one level deeper.
-        let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        var directory = repositoryRoot.deletingLastPathComponent()
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("shared/fixtures", isDirectory: true)
-            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures", isDirectory: true)
-    }
+    /// The shared fixtures directory (see ``SharedFixtures/directory``).
+    public static var fixturesDirectory: URL { SharedFixtures.directory }
 
     /// GitHub's REST description subset (`github/openapi-subset.json`), parsed once per process.
     public static func gitHubSubset() throws -> OpenAPIContract {

@@ -1,36 +1,15 @@
 import Foundation
 import GitHubWebhooks
+import PreviewdTesting
 import Testing
 
 /// Locates and edits the real webhook payloads in `shared/fixtures/github/webhooks`.
 enum Fixtures {
-    static let relativePath = "shared/fixtures/github/webhooks"
 
-    /// The fixture directory: under `PREVIEWD_FIXTURES_DIR` (the `shared/fixtures` root), else under
-    /// `shared/` next to the repository root.
-    ///
-    /// Worktrees sit one level deeper than the main checkout, so every ancestor of the repository
-    /// root is tried, nearest first.
+    /// The fixture directory (see `SharedFixtures`), or nil when it is missing (a separate test fails then).
     static let directory: URL? = {
-        let fileManager = FileManager.default
-        if let override = ProcessInfo.processInfo.environment["PREVIEWD_FIXTURES_DIR"], !override.isEmpty {
-            // Accept the fixtures root (`shared/fixtures`), `shared` itself, or the webhook directory.
-            let base = URL(fileURLWithPath: override)
-            let candidates = [
-                base.appendingPathComponent("github/webhooks"), base.appendingPathComponent("fixtures/github/webhooks"), base,
-            ]
-            return candidates.first { fileManager.fileExists(atPath: $0.appendingPathComponent("push.json").path) }
-                ?? candidates[0]
-        }
-        // <root>/Tests/GitHubWebhooksTests/Fixtures.swift
-        var ancestor = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        while ancestor.path != "/" {
-            ancestor = ancestor.deletingLastPathComponent()
-            let candidate = ancestor.appendingPathComponent(relativePath)
-            if fileManager.fileExists(atPath: candidate.path) { return candidate }
-        }
-        return nil
+        let directory = SharedFixtures.webhooks
+        return FileManager.default.fileExists(atPath: directory.appendingPathComponent("push.json").path) ? directory : nil
     }()
 
     /// Every fixture file name, sorted; empty when the directory is missing (a separate test fails then).

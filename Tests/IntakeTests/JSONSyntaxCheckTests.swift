@@ -1,4 +1,5 @@
 import Foundation
+import PreviewdTesting
 import Testing
 @testable import Intake
 
@@ -68,23 +69,8 @@ struct JSONSyntaxCheckTests {
     }
 }
 
+/// Fixture access for the intake tests.
 enum FixturePaths {
-    /// `shared/fixtures/github/webhooks` beside the repository (or an ancestor of it), or under
-    /// `PREVIEWD_FIXTURES_DIR` (the `shared/fixtures` folder).
-    static var webhooks: URL {
-        if let override = ProcessInfo.processInfo.environment["PREVIEWD_FIXTURES_DIR"], !override.isEmpty {
-            return URL(fileURLWithPath: override).appendingPathComponent("github/webhooks")
-        }
-        var ancestor = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        while ancestor.path != "/" {
-            ancestor = ancestor.deletingLastPathComponent()
-            let candidate = ancestor.appendingPathComponent("shared/fixtures/github/webhooks")
-            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
-        }
-        return URL(fileURLWithPath: "/nonexistent/shared/fixtures/github/webhooks")
-    }
-
-    static func data(_ name: String) throws -> Data {
-        try Data(contentsOf: webhooks.appendingPathComponent(name))
-    }
+    static var webhooks: URL { SharedFixtures.webhooks }
+    static func data(_ name: String) throws -> Data { try SharedFixtures.webhook(name) }
 }
