@@ -5,8 +5,7 @@
 ALTER TABLE setup_sessions
     ADD COLUMN clone_url         text,
     ADD COLUMN approved_steps    text[] NOT NULL DEFAULT '{}',
-    ADD COLUMN comment_body      text,                 -- the sticky comment as last posted
-    ADD COLUMN permission_notice boolean NOT NULL DEFAULT false; -- "who may run commands" was replied once
+    ADD COLUMN comment_body      text;                 -- the sticky comment as last posted
 
 -- `/preview run` approves every remaining step of one head SHA; the deployment's last reported state.
 ALTER TABLE session_runs
@@ -34,7 +33,8 @@ CREATE TABLE collaborator_permissions (
     PRIMARY KEY (repository_id, login)
 );
 
--- Commands applied to a session, so a command job that runs again never applies one twice.
+-- Commands applied to a session, so a command job that runs again never applies one twice; also the
+-- once-per-pull-request "who may run commands" reply (dedupe key notice:<repository>:<number>).
 CREATE TABLE session_commands (
     dedupe_key   text PRIMARY KEY,                      -- comment id and position, or the delivery id
     session_id   uuid REFERENCES setup_sessions (id) ON DELETE CASCADE,
