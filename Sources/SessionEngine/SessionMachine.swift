@@ -270,11 +270,19 @@ public struct SessionMachine: Sendable, Equatable {
 
     private mutating func approve(_ scope: ApprovalScope, by user: String, into actions: inout [SessionAction]) {
         if let refusal = refusal() { actions.append(.rejected(refusal)); return }
+        guard runState != nil else { actions.append(.rejected("no run has started yet")); return }
         guard runState == .running else {
-            actions.append(.rejected(runState == nil ? "no run has started yet" : "the run of \(Self.short(headSHA ?? "")) has no step left to approve"))
+            let blocked = steps.contains { $0.status == .failed || $0.status == .timedOut }
+            actions.append(.rejected(blocked ? noWaitingStepReason() : "every step of \(Self.short(headSHA ?? "")) has already run"))
             return
         }
-        if scope == .all { approveAll = true }
+        if scope == .all {
+            approveAll = true
+            // Approving allocate and configure holds for the session, however it was given.
+            for step in steps where (step.name == .allocate || step.name == .configure) && step.status != .succeeded {
+                sessionApprovals.insert(step.name)
+            }
+        }
         if let waiting = steps.firstIndex(where: { $0.status == .waitingForApproval }) {
             record(waiting, by: user, into: &actions)
             queue(waiting, reason: "approved by @\(user)", into: &actions)

@@ -31,6 +31,14 @@ public struct SessionRecord: Sendable, Equatable {
         clone_url, array_to_string(approved_steps, ',') AS approved_steps
         """
 
+
+    /// How the preview is named to providers (`pr-<n>` for forks, whose branch names are not ours).
+    public var identity: PreviewIdentity {
+        PreviewIdentity(sessionID: id, repository: repositoryFullName, branch: isFork ? "pr-\(pullRequest ?? 0)" : branch, pullRequest: pullRequest)
+    }
+}
+
+extension SessionRecord {
     init(row: PostgresRow) throws {
         id = try row.decode("id")
         installationID = try row.decode("installation_id")
@@ -51,11 +59,6 @@ public struct SessionRecord: Sendable, Equatable {
         cloneURL = try row.decode("clone_url")
         approvedSteps = Set((try row.decode("approved_steps", as: String?.self) ?? "").split(separator: ",").compactMap { StepName(rawValue: String($0)) })
     }
-
-    /// How the preview is named to providers (`pr-<n>` for forks, whose branch names are not ours).
-    public var identity: PreviewIdentity {
-        PreviewIdentity(sessionID: id, repository: repositoryFullName, branch: isFork ? "pr-\(pullRequest ?? 0)" : branch, pullRequest: pullRequest)
-    }
 }
 
 /// A run of the four steps for one head SHA (`session_runs`).
@@ -71,6 +74,9 @@ public struct RunRecord: Sendable, Equatable {
 
     static let columns = "id, session_id, head_sha, state, superseded_by, approve_all, deployment_id, deployment_state"
 
+}
+
+extension RunRecord {
     init(row: PostgresRow) throws {
         id = try row.decode("id")
         sessionID = try row.decode("session_id")
@@ -121,6 +127,9 @@ public struct StepRecord: Sendable, Equatable {
             """
     }
 
+}
+
+extension StepRecord {
     init(row: PostgresRow) throws {
         id = try row.decode("id")
         runID = try row.decode("run_id")

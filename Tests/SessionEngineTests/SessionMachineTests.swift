@@ -100,7 +100,7 @@ struct SessionMachineTests {
         #expect(machine.step(.boot)?.status == .waitingForApproval)
     }
 
-    @Test("/preview run approves every remaining step of the head SHA only")
+    @Test("/preview run approves every remaining step; boot's approval does not carry over to a new SHA")
     func runApprovesAll() {
         var machine = SessionMachine(mode: .approval)
         _ = machine.apply(.runRequested(headSHA: Self.sha1))
@@ -108,6 +108,7 @@ struct SessionMachineTests {
         _ = machine.apply(.approved(.all, by: "alice"))
         Self.succeed(&machine, [.allocate, .configure, .boot])
         #expect(machine.runState == .succeeded)
+        #expect(machine.sessionApprovals == [.allocate, .configure])
         _ = machine.apply(.runRequested(headSHA: Self.sha2))
         Self.succeed(&machine, [.detect, .allocate, .configure])
         #expect(machine.step(.boot)?.status == .waitingForApproval, "run approval does not carry over to a new SHA")
