@@ -44,7 +44,7 @@ struct EndToEndTests {
             let boot = try #require(runs["previewd/boot"]?.first)
             #expect(boot.detailsURL == "https://feature.preview.test")
             #expect(runs["previewd/detect"]?.first?.detailsURL == "\(EngineHarness.publicURL)/sessions/\(session.id.uuidString.lowercased())")
-            #expect(boot.json["actions"] == nil || boot.json["actions"]?.description.contains("destroy") == true)
+            #expect(h.buttons(boot) == ["destroy"])
 
             // The deployment carries the URL; the sticky comment shows the table and the URL.
             let deployments = h.fake.deployments(in: repo)
@@ -84,7 +84,7 @@ struct EndToEndTests {
             try await h.settle()
             let waiting = try #require(h.checkRuns(sha: sha1)["previewd/allocate"]?.first)
             #expect(waiting.conclusion == "action_required")
-            #expect(waiting.json["actions"]?.description.contains("\"next\"") == true)
+            #expect(h.buttons(waiting) == ["next", "run"])
             #expect(h.commentBodies().first?.contains("`/preview next`") == true)
             #expect(h.provider.state.withLock { $0.allocations.isEmpty })
 
@@ -133,7 +133,7 @@ struct EndToEndTests {
             try await h.waitUntil("the preview is live") { try await h.statuses(session.id) == [.succeeded, .succeeded, .succeeded, .succeeded] }
             try await h.settle()
             let boot = try #require(h.checkRuns(sha: sha1)["previewd/boot"]?.first)
-            #expect(boot.json["actions"]?.description.contains("\"destroy\"") == true)
+            #expect(h.buttons(boot) == ["destroy"])
 
             try await h.pressButton("destroy", checkRunID: boot.id, name: boot.name, sha: sha1, by: "bob")
             try await h.waitUntil("the session is destroyed") { try await h.session(branch: "feature").lifecycle == .destroyed }
@@ -141,7 +141,9 @@ struct EndToEndTests {
             #expect(h.provider.state.withLock { $0.destroyed.count } == 1)
             let deployment = try #require(h.fake.deployments(in: repo).first?["id"]?.integerValue)
             #expect(h.fake.deploymentStatuses(deploymentID: deployment).last?["state"]?.stringValue == "inactive")
-            #expect(h.checkRuns(sha: sha1)["previewd/boot"]?.first?.title == "Preview destroyed")
+            let destroyedBoot = try #require(h.checkRuns(sha: sha1)["previewd/boot"]?.first)
+            #expect(destroyedBoot.title == "Preview destroyed")
+            #expect(h.buttons(destroyedBoot).isEmpty)
         }
     }
 
@@ -180,7 +182,7 @@ struct EndToEndTests {
     func forkPullRequest() async throws {
         try await EngineHarness.with { h in
             try await h.pullRequest("opened", number: 9, branch: "main", sha: forkSHA, fork: true)
-            let session = try #require(try await h.engine.session(repositoryID: repositoryID, key: "pr:9"))
+            let session = try await h.session(key: "pr:9")
             #expect(session.isFork)
             try await h.waitUntil("allocate waits") { try await h.statuses(session.id) == [.succeeded, .waitingForApproval, .pending, .pending] }
             try await h.comment("/preview next", by: "alice", on: 9, commentID: 9_201)
@@ -260,7 +262,7 @@ struct EndToEndTests {
             let failed = try #require(h.checkRuns(sha: sha1)["previewd/boot"]?.first)
             #expect(failed.conclusion == "failure")
             #expect(failed.title.contains("Cannot find module 'express'"))
-            #expect(failed.json["actions"]?.description.contains("\"retry\"") == true)
+            #expect(h.buttons(failed) == ["retry"])
             #expect(h.commentBodies().first?.contains("`/preview retry`") == true)
 
             try await h.comment("/preview retry", by: "alice", on: 7, commentID: 9_301)

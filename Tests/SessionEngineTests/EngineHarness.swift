@@ -289,8 +289,18 @@ final class EngineHarness: Sendable {
         }
     }
 
+    /// The session of `branch`, once its first delivery has been processed.
     func session(branch: String) async throws -> SessionRecord {
-        try #require(try await engine.session(repositoryID: repositoryID, key: "branch:\(branch)"))
+        try await session(key: "branch:\(branch)")
+    }
+
+    func session(key: String) async throws -> SessionRecord {
+        var found: SessionRecord?
+        try await waitUntil("session \(key) exists") {
+            found = try await engine.session(repositoryID: repositoryID, key: key)
+            return found != nil
+        }
+        return try #require(found)
     }
 
     func statuses(_ sessionID: UUID) async throws -> [StepStatus] {
@@ -305,6 +315,20 @@ final class EngineHarness: Sendable {
     /// Requests that change something on GitHub.
     func writeRequests() -> [FakeGitHub.RecordedRequest] {
         fake.recordedRequests.filter { ($0.method == .post || $0.method == .patch) && !$0.path.hasSuffix("/access_tokens") }
+    }
+
+    /// The button identifiers the check run was last given (the fake does not store `actions`).
+    func buttons(_ run: JSONValueView) -> [String] {
+        for request in fake.recordedRequests.reversed() {
+            guard let body = request.json else { continue }
+            let isUpdate = request.method == .patch && request.path.hasSuffix("/check-runs/\(run.id)")
+            let isCreate = request.method == .post && request.path.hasSuffix("/check-runs")
+                && body["name"]?.stringValue == run.name && body["head_sha"]?.stringValue == run.headSHA
+            guard isUpdate || isCreate else { continue }
+            guard case .array(let actions)? = body["actions"] else { return [] }
+            return actions.compactMap { $0["identifier"]?.stringValue }
+        }
+        return []
     }
 
     func reactions(on commentID: Int64) -> [String] {
