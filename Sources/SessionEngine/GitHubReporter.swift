@@ -17,16 +17,27 @@ struct GitHubReporter: Sendable {
     let configuration: SessionEngine.Configuration
     let logger: Logger
 
+    /// What the sync works from: one consistent snapshot, so a step and the session it belongs to never disagree.
+    private struct Snapshot: Sendable {
+        var session: SessionRecord
+        var stepRows: [PostgresRow]
+        var logLines: [Int64: [String]]
+        var deploymentRows: [PostgresRow]
+        var run: RunRecord?
+        var steps: [StepRecord]
+    }
+
     func handle(_ job: Job) async throws {
         let payload = try job.decodePayload(as: SyncJobPayload.self)
-        guard let session = try await client.withConnection({ try await SessionStore.session(payload.sessionID, on: $0) }),
-              let installationID = session.installationID, let repository = RepositoryName(fullName: session.repositoryFullName)
+        guard let snapshot = try await client.withTransaction(isolation: .repeatableRead, { try await snapshot(payload.sessionID, on: $0) }),
+              let installationID = snapshot.session.installationID, let repository = RepositoryName(fullName: snapshot.session.repositoryFullName)
         else { return }
+        let session = snapshot.session
         let api = github.installation(installationID)
         do {
-            try await syncCheckRuns(session, api: api, repository: repository, adoptExisting: job.attempts > 1)
-            try await syncDeployments(session, api: api, repository: repository)
-            try await syncComment(session, api: api, repository: repository)
+            try await syncCheckRuns(snapshot, api: api, repository: repository, adoptExisting: job.attempts > 1)
+            try await syncDeployments(snapshot, api: api, repository: repository)
+            try await syncComment(snapshot, api: api, repository: repository)
         } catch let error as GitHubError {
             // GitHub itself already retried network errors and 5xx; try again later unless GitHub refused for good.
             let permanent = (error.status.map { $0 == 401 || $0 == 403 || $0 == 404 || $0 == 422 } ?? false) && !StepError.isTransient(error)
@@ -38,10 +49,9 @@ struct GitHubReporter: Sendable {
         }
     }
 
-    // MARK: Check runs
-
-    private func syncCheckRuns(_ session: SessionRecord, api: GitHubInstallationClient, repository: RepositoryName, adoptExisting: Bool) async throws {
-        let rows = try await client.query("""
+    private func snapshot(_ sessionID: UUID, on connection: PostgresConnectionHandle) async throws -> Snapshot? {
+        guard let session = try await SessionStore.session(sessionID, on: connection) else { return nil }
+        let stepRows = try await connection.query("""
             SELECT \(unsafeRaw: StepRecord.columns(alias: "s")),
                    r.head_sha AS run_head_sha,
                    coalesce((SELECT max(l.id) FROM step_logs l WHERE l.step_id = s.id), 0) AS newest_log,
@@ -50,11 +60,39 @@ struct GitHubReporter: Sendable {
                        AS queued_long,
                    now() AS db_now
             FROM session_steps s JOIN session_runs r ON r.id = s.run_id
-            WHERE s.session_id = \(session.id)
+            WHERE s.session_id = \(sessionID)
               AND (s.report_version > s.reported_version
                    OR (s.status = 'running' AND EXISTS (SELECT 1 FROM step_logs l WHERE l.step_id = s.id AND l.id > s.reported_log_id)))
             ORDER BY s.run_id, s.position
             """)
+        var logLines: [Int64: [String]] = [:]
+        for row in stepRows {
+            let step = try StepRecord(row: row)
+            // The newest lines of the step's current attempt; the check run keeps what fits.
+            logLines[step.id] = try await connection.query("""
+                SELECT line FROM (
+                    SELECT id, line FROM step_logs WHERE step_id = \(step.id) AND attempt = \(step.attempt) ORDER BY id DESC LIMIT 2000
+                ) newest ORDER BY id
+                """).map { try $0.decode("line", as: String.self) }
+        }
+        let deploymentRows = try await connection.query("""
+            SELECT r.id, r.head_sha, r.deployment_id, r.deployment_state, s.status AS boot_status
+            FROM session_runs r JOIN session_steps s ON s.run_id = r.id AND s.name = 'boot'
+            WHERE r.session_id = \(sessionID)
+              AND (r.id = (SELECT max(id) FROM session_runs WHERE session_id = \(sessionID))
+                   OR (r.deployment_id IS NOT NULL AND r.deployment_state IS DISTINCT FROM 'inactive'))
+            ORDER BY r.id
+            """)
+        let run = try await SessionStore.currentRun(of: sessionID, on: connection)
+        let steps = try await SessionStore.steps(of: run, on: connection)
+        return Snapshot(session: session, stepRows: stepRows, logLines: logLines, deploymentRows: deploymentRows, run: run, steps: steps)
+    }
+
+    // MARK: Check runs
+
+    private func syncCheckRuns(_ snapshot: Snapshot, api: GitHubInstallationClient, repository: RepositoryName, adoptExisting: Bool) async throws {
+        let session = snapshot.session
+        let rows = snapshot.stepRows
         var laterSync: Date?
         for row in rows {
             let step = try StepRecord(row: row)
@@ -85,7 +123,7 @@ struct GitHubReporter: Sendable {
                 }
             }
             let report = CheckRunReport.make(step: step, session: session, publicURL: configuration.publicURL)
-            let logLines = try await self.logLines(step)
+            let logLines = snapshot.logLines[step.id] ?? []
             let output = CheckRunOutput.build(title: report.title, summary: report.summary, logLines: logLines)
             let completedAt = report.status == .completed ? (step.finishedAt ?? now) : nil
             if let id = step.checkRunID {
@@ -128,27 +166,11 @@ struct GitHubReporter: Sendable {
             """)
     }
 
-    /// The newest log lines of the step's current attempt (the check run keeps what fits).
-    private func logLines(_ step: StepRecord) async throws -> [String] {
-        let rows = try await client.query("""
-            SELECT line FROM (
-                SELECT id, line FROM step_logs WHERE step_id = \(step.id) AND attempt = \(step.attempt) ORDER BY id DESC LIMIT 2000
-            ) newest ORDER BY id
-            """)
-        return try rows.map { try $0.decode("line", as: String.self) }
-    }
-
     // MARK: Deployments
 
-    private func syncDeployments(_ session: SessionRecord, api: GitHubInstallationClient, repository: RepositoryName) async throws {
-        let rows = try await client.query("""
-            SELECT r.id, r.head_sha, r.deployment_id, r.deployment_state, s.status AS boot_status
-            FROM session_runs r JOIN session_steps s ON s.run_id = r.id AND s.name = 'boot'
-            WHERE r.session_id = \(session.id)
-              AND (r.id = (SELECT max(id) FROM session_runs WHERE session_id = \(session.id))
-                   OR (r.deployment_id IS NOT NULL AND r.deployment_state IS DISTINCT FROM 'inactive'))
-            ORDER BY r.id
-            """)
+    private func syncDeployments(_ snapshot: Snapshot, api: GitHubInstallationClient, repository: RepositoryName) async throws {
+        let session = snapshot.session
+        let rows = snapshot.deploymentRows
         let latest = try rows.last?.decode("id", as: Int64.self)
         for row in rows {
             let runID: Int64 = try row.decode("id")
@@ -200,12 +222,10 @@ struct GitHubReporter: Sendable {
 
     // MARK: The sticky comment
 
-    private func syncComment(_ session: SessionRecord, api: GitHubInstallationClient, repository: RepositoryName) async throws {
+    private func syncComment(_ snapshot: Snapshot, api: GitHubInstallationClient, repository: RepositoryName) async throws {
+        let session = snapshot.session
         guard let number = session.pullRequest else { return }
-        let (run, steps) = try await client.withConnection { connection -> (RunRecord?, [StepRecord]) in
-            let run = try await SessionStore.currentRun(of: session.id, on: connection)
-            return (run, try await SessionStore.steps(of: run, on: connection))
-        }
+        let (run, steps) = (snapshot.run, snapshot.steps)
         // Only settled states are worth a comment: it changes when someone can act, not on every step.
         let busy = steps.contains { $0.status == .queued || $0.status == .running }
         guard session.lifecycle == .destroyed || (session.lifecycle == .active && !busy && !steps.isEmpty) else { return }
