@@ -59,6 +59,12 @@ public struct PostgresQuery: Sendable, Hashable, CustomStringConvertible, Expres
             sql += "$\(binds.count)"
         }
 
+        /// Adds an optional value as the next bound parameter; nil binds SQL NULL.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            binds.append(PostgresBind(value))
+            sql += "$\(binds.count)"
+        }
+
         /// Adds a quoted SQL identifier (table, database, channel name): `"my ""odd"" name"`.
         public mutating func appendInterpolation(identifier: String) {
             sql += quoteIdentifier(identifier)
