@@ -49,6 +49,20 @@ struct EmbeddedPostgresTests {
         #expect(third == configuration)
         try await reopened.ping()
 
+        // A pool survives a server restart: its old connection fails at most once, then is replaced.
+        try await server.stop()
+        _ = try await server.start()
+        var failures = 0
+        do throws(PostgresError) {
+            try await reopened.ping()
+        } catch {
+            #expect(error.isConnectionError)
+            failures += 1
+        }
+        #expect(failures <= 1)
+        let afterRestart = try await reopened.query("SELECT v FROM kept").first?.decode("v", as: String.self)
+        #expect(afterRestart == "survives restarts")
+
         try await server.stop()
         #expect(!FileManager.default.fileExists(atPath: pidFile.path))
     }
