@@ -115,7 +115,7 @@ private actor SharedServer {
     }
 
     private static func startEmbedded() async throws -> PostgresConfiguration {
-        sweepAbandonedServers()
+        await onDedicatedThread { sweepAbandonedServers() }
         let directory = URL(fileURLWithPath: "/tmp/previewd-test-\(getpid())")
         let server = EmbeddedPostgres(
             dataDirectory: directory,
@@ -138,6 +138,8 @@ private actor SharedServer {
     }
 
     /// Stops and deletes servers of test processes that died without running their exit handler.
+    ///
+    /// Runs `pg_ctl`, which blocks; it is called at most once per process, before any test runs.
     private static func sweepAbandonedServers() {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/tmp") else { return }
         for name in names where name.hasPrefix("previewd-test-") {
@@ -147,6 +149,17 @@ private actor SharedServer {
             try? EmbeddedPostgres(dataDirectory: directory, logger: TestDatabase.logger).stopBlocking(mode: "immediate")
             try? FileManager.default.removeItem(at: directory)
         }
+    }
+}
+
+/// Runs blocking work (processes) on a thread of its own, off the cooperative pool.
+private func onDedicatedThread(_ work: @escaping @Sendable () -> Void) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let thread = Thread {
+            work()
+            continuation.resume()
+        }
+        thread.start()
     }
 }
 
