@@ -43,6 +43,9 @@ public enum ChangedPaths {
             let result: Bool
             if index == segments.count {
                 result = parts.isEmpty
+            } else if segments[index] == "**", index == segments.count - 1 {
+                // A trailing `**` means everything inside, not the directory itself.
+                result = !parts.isEmpty
             } else if segments[index] == "**" {
                 // Zero segments, or one more and try again.
                 result = match(index + 1, parts, &memo) || (!parts.isEmpty && match(index, parts.dropFirst(), &memo))

@@ -74,7 +74,7 @@ extension ProjectDetector {
         if let build, let page = staticIndex(view) {
             let output = staticOutputDirectory(buildScript: scripts["build"] ?? "", view: view)
             reasons.append("static site (\(view.repoPath(page)) and a build script, no start script)")
-            reasons.append("serving \(output)/ after the build (\(output.reason))")
+            reasons.append("serving \(output.directory)/ after the build (\(output.reason))")
             reasons.append("port 8080 (default)")
             return StackPlan(
                 projectType: "static", install: manager.install, build: build,

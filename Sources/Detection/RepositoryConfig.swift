@@ -168,7 +168,9 @@ private struct Reader {
 
     func unknownKey(_ keyNode: YAMLNode, _ key: String, scope: String, allowed: [String]) -> PreviewConfigError {
         var message = "unknown key `\(scope)\(key)`"
-        if let suggestion = allowed.min(by: { editDistance($0, key) < editDistance($1, key) }), editDistance(suggestion, key) <= 2 {
+        // Swapped letters (`prot`) count as one edit and win ties, since they are the commonest typo.
+        func score(_ candidate: String) -> Int { editDistance(candidate, key) * 2 - (candidate.sorted() == key.sorted() ? 1 : 0) }
+        if let suggestion = allowed.min(by: { score($0) < score($1) }), editDistance(suggestion, key) <= 2 {
             message += "; did you mean `\(scope)\(suggestion)`?"
         }
         message += " Allowed keys: \(allowed.joined(separator: ", "))"
@@ -328,17 +330,22 @@ private struct Reader {
     }
 }
 
-/// Levenshtein distance, for "did you mean" suggestions on short keys.
+/// Edit distance with adjacent transpositions (optimal string alignment), for "did you mean" suggestions.
 func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)
     guard !a.isEmpty else { return b.count }
     guard !b.isEmpty else { return a.count }
+    var beforePrevious: [Int] = []
     var previous = Array(0...b.count)
     for i in 1...a.count {
         var current = [i] + Array(repeating: 0, count: b.count)
         for j in 1...b.count {
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                current[j] = min(current[j], beforePrevious[j - 2] + 1)
+            }
         }
+        beforePrevious = previous
         previous = current
     }
     return previous[b.count]
