@@ -8,7 +8,7 @@ import Darwin
 #endif
 
 /// How a child process ended.
-enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+enum ChildExitStatus: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
 
@@ -63,7 +63,7 @@ final class ChildProcess: Sendable {
     let pid: pid_t
     /// The output lines when started with ``Output/pipes``; finishes when every writer closed the pipes.
     let lines: AsyncStream<OutputLine>?
-    private let exit: Mutex<ExitStatus?>
+    private let exit: Mutex<ChildExitStatus?>
 
     /// Longest line passed on; longer ones are split so a binary blob cannot exhaust memory.
     static let maxLineBytes = 16 * 1024
@@ -75,10 +75,10 @@ final class ChildProcess: Sendable {
     }
 
     /// The exit status once the process has ended and been reaped.
-    var exitStatus: ExitStatus? { exit.withLock { $0 } }
+    var exitStatus: ChildExitStatus? { exit.withLock { $0 } }
 
     /// Waits for the process to end; `nil` when `timeout` passed or the task was cancelled first.
-    func waitForExit(timeout: Duration) async -> ExitStatus? {
+    func waitForExit(timeout: Duration) async -> ChildExitStatus? {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let status = exitStatus { return status }
@@ -187,7 +187,7 @@ final class ChildProcess: Sendable {
                     break
                 }
             }
-            child.exit.withLock { $0 = ExitStatus(waitStatus: status) }
+            child.exit.withLock { $0 = ChildExitStatus(waitStatus: status) }
         }
         return child
     }

@@ -165,11 +165,11 @@ extension LocalProvider {
         }
         let source = directory.source.path
         let display = url.absoluteString
-        func git(_ arguments: [String]) async throws -> (status: ExitStatus?, tail: [String]) {
+        func git(_ arguments: [String]) async throws -> (status: ChildExitStatus?, tail: [String]) {
             await log.log("$ git \(redactor.redact(arguments.joined(separator: " ")))", stream: .system)
             return try await run([gitPath] + arguments, in: directory.url, environment: environment, redactor: redactor, log: log)
         }
-        func require(_ outcome: (status: ExitStatus?, tail: [String]), _ what: String) throws {
+        func require(_ outcome: (status: ChildExitStatus?, tail: [String]), _ what: String) throws {
             guard let status = outcome.status else {
                 throw ProviderError("\(what) did not finish within \(Self.describe(configuration.commandTimeout)).", isTransient: true)
             }
@@ -199,7 +199,7 @@ extension LocalProvider {
     /// Leftover processes of the group are killed once the program ends.
     func run(
         _ arguments: [String], in directory: URL, environment: [String: String], redactor: Redactor, log: any StepLogger
-    ) async throws -> (status: ExitStatus?, tail: [String]) {
+    ) async throws -> (status: ChildExitStatus?, tail: [String]) {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(arguments, environment: environment, directory: directory, output: .pipes)
