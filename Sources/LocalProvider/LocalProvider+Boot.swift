@@ -1,5 +1,6 @@
 import Foundation
 import PreviewModel
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -207,6 +208,7 @@ extension LocalProvider {
             throw ProviderError("Could not run \(arguments[0]): \(error)")
         }
         let lines = child.lines!
+        let readerDone = Mutex(false)
         let reader = Task { () -> [String] in
             var tail: [String] = []
             for await line in lines {
@@ -215,11 +217,21 @@ extension LocalProvider {
                 if tail.count > Self.tailLength { tail.removeFirst(tail.count - Self.tailLength) }
                 await log.log(text, stream: line.stream)
             }
+            readerDone.withLock { $0 = true }
             return tail
         }
         let status = await child.waitForExit(timeout: configuration.commandTimeout)
         // Whether it ended, timed out or we were cancelled: nothing of the group may outlive the command.
         kill(-child.pid, SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !readerDone.withLock({ $0 }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if !readerDone.withLock({ $0 }), let marker = environment[ProcessTable.marker], let sessionID = UUID(uuidString: marker) {
+            // A process that left the group (a daemon) still holds the output pipe: it belongs to this
+            // command, since the app is never running while install, build or git run.
+            for entry in ProcessTable.processes(of: sessionID) { kill(entry.pid, SIGKILL) }
+        }
         let tail = await reader.value
         try Task.checkCancellation()
         return (status, tail)

@@ -118,3 +118,21 @@ struct BootTests {
         }
     }
 }
+
+@Suite("Local provider commands")
+struct CommandTests {
+    @Test func installThatLeavesADaemonBehindDoesNotHangAndLeavesNothing() async throws {
+        try await withHarness { harness in
+            // The daemon leaves the process group (setsid) but keeps the output pipe open.
+            let plan = harness.plan(install: "echo before-daemon; setsid sleep 600 & echo after-daemon", build: nil)
+            let log = RecordingLog()
+            let (identity, allocation, _) = try await harness.bootPreview(plan: plan, log: log)
+            let lines = await log.lines
+            #expect(lines.contains("before-daemon") && lines.contains("after-daemon"))
+            // Only the app remains: the daemon was killed when install ended.
+            let record = try #require(harness.provider.workDirectory(identity.sessionID).readState())
+            #expect(ProcessTable.processes(of: identity.sessionID).allSatisfy { $0.processGroup == record.pgid })
+            try await harness.provider.destroy(allocation, log: log)
+        }
+    }
+}
