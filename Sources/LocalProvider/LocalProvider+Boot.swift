@@ -243,8 +243,8 @@ extension LocalProvider {
     ) async throws {
         var tailer = LogTailer(url: directory.appLog, offset: logOffset)
         var tail: [String] = []
-        func drain() async {
-            for line in tailer.readLines() {
+        func drain(final: Bool = false) async {
+            for line in tailer.readLines() + (final ? tailer.takePartialLine() : []) {
                 let text = redactor.redact(line)
                 tail.append(text)
                 if tail.count > Self.tailLength { tail.removeFirst(tail.count - Self.tailLength) }
@@ -256,11 +256,11 @@ extension LocalProvider {
         while true {
             await drain()
             if let status = child?.exitStatus {
-                await drain()
+                await drain(final: true)
                 throw ProviderError("The app exited with \(status) before answering HTTP on port \(record.port)." + Self.lastLines(tail))
             }
             if child == nil && !isAppAlive(record) {
-                await drain()
+                await drain(final: true)
                 throw ProviderError("The app stopped before answering HTTP on port \(record.port)." + Self.lastLines(tail))
             }
             if await answersHTTP(port: record.port) {
@@ -333,6 +333,12 @@ struct LogTailer {
     init(url: URL, offset: Int) {
         self.url = url
         self.offset = offset
+    }
+
+    /// The text after the last line break (a process that died mid-line), if any.
+    mutating func takePartialLine() -> [String] {
+        defer { partial = Data() }
+        return partial.isEmpty ? [] : [String(decoding: partial, as: UTF8.self)]
     }
 
     mutating func readLines() -> [String] {

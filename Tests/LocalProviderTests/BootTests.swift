@@ -50,12 +50,13 @@ struct BootTests {
 
     @Test func appThatExitsImmediatelyFailsWithItsStatusAndLastLines() async throws {
         try await withHarness { harness in
-            let plan = harness.plan(start: "echo starting-up; echo about-to-fail >&2; exit 3")
+            let plan = harness.plan(start: "echo starting-up; echo about-to-fail >&2; printf no-newline; exit 3")
             let error = await ProviderError.expect { _ = try await harness.bootPreview(plan: plan) }
             let message = try #require(error?.message)
             #expect(message.contains("exit status 3"), "\(message)")
             #expect(message.contains("starting-up"))
             #expect(message.contains("about-to-fail"))
+            #expect(message.hasSuffix("no-newline"))
         }
     }
 
