@@ -36,6 +36,7 @@ let package = Package(
         .target(name: "Metrics"),
         .target(name: "PreviewModel"),
         .target(name: "Detection", dependencies: ["PreviewModel", "YAML"]),
+        .target(name: "LocalProvider", dependencies: ["PreviewModel", "PreviewdLogging", "HTTPTypes", "HTTPClient"]),
         .target(name: "Jobs", dependencies: ["Postgres", "PreviewdLogging"]),
         .target(
             name: "Intake",
@@ -75,6 +76,7 @@ let package = Package(
                 "HTTPClient", "PreviewdLogging", "GitHubWebhooks",
             ]
         ),
+        .testTarget(name: "LocalProviderTests", dependencies: ["LocalProvider", "PreviewModel", "HTTPClient"]),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
     swiftLanguageModes: [.v6]
