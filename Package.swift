@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "GitHubAPI", dependencies: ["HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]),
         .target(name: "Metrics"),
         .target(name: "PreviewModel"),
+        .target(name: "FlyProvider", dependencies: ["PreviewModel", "HTTPTypes", "PreviewdLogging"]),
         .target(name: "Jobs", dependencies: ["Postgres", "PreviewdLogging"]),
         .target(
             name: "Intake",
@@ -70,6 +71,7 @@ let package = Package(
                 "HTTPClient", "PreviewdLogging", "GitHubWebhooks",
             ]
         ),
+        .testTarget(name: "FlyProviderTests", dependencies: ["FlyProvider", "PreviewModel", "PreviewdTesting", "HTTPTypes", "HTTPClient"]),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
     swiftLanguageModes: [.v6]
