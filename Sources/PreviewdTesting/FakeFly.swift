@@ -69,8 +69,11 @@ public final class FakeFly: HTTPTransport, Sendable {
     public init(token: String, organization: String = "personal", contract: OpenAPIContract? = nil) throws {
         self.token = token
         self.organization = organization
-        self.contract = try contract ?? Self.extendedContract(OpenAPIContract.flyMachines())
+        self.contract = try contract ?? Self.cachedContract.get()
     }
+
+    /// The extended description, parsed once per process.
+    private static let cachedContract = Result { extendedContract(try OpenAPIContract.flyMachines()) }
 
     // MARK: Set-up
 
