@@ -40,6 +40,12 @@ struct SecretsUpdateBody: Encodable {
 }
 
 struct SecretsUpdateResponse: Decodable {
+    struct Secret: Decodable {
+        var name: String?
+        var digest: String?
+    }
+
+    var secrets: [Secret]?
     var version: Int?
 }
 

@@ -17,6 +17,8 @@ public enum FlyAllocationKey {
     public static let environment = "env"
     /// Names of the app secrets `configure` set, comma-separated, so a later run can unset removed ones.
     public static let secretNames = "secret_names"
+    /// Fingerprint of Fly's digests of the app secrets `configure` set (never of the values themselves).
+    public static let secretsFingerprint = "secrets_fingerprint"
     public static let previewURL = "url"
     public static let image = "image"
 }
@@ -164,6 +166,10 @@ public struct FlyProvider: PreviewProvider {
                 if !set.isEmpty { await log.log("Set app secrets: \(set.joined(separator: ", "))", stream: .system) }
                 if !unset.isEmpty { await log.log("Removed app secrets: \(unset.joined(separator: ", "))", stream: .system) }
                 logger.info("Fly app secrets updated", ["fly.app": app, "fly.secrets.count": String(set.count), "fly.request_id": response.requestID ?? ""])
+                // Machines read app secrets when they are created or updated. A fingerprint of Fly's digests in
+                // the machine config makes `boot` update a running machine after a value changed, and only then.
+                let answer = try? client.decode(SecretsUpdateResponse.self, from: response, call: "set secrets of app \(app)")
+                values[FlyAllocationKey.secretsFingerprint] = Self.secretsFingerprint(answer)
             }
             if !environment.withheldSecrets.isEmpty {
                 await log.log("Secrets withheld from this preview: \(environment.withheldSecrets.sorted().joined(separator: ", "))", stream: .system)
@@ -270,7 +276,7 @@ public struct FlyProvider: PreviewProvider {
                 "previewd_session": identity.sessionID.uuidString.lowercased(),
                 "previewd_repository": identity.repository,
                 "previewd_branch": identity.branch,
-            ],
+            ].merging(values[FlyAllocationKey.secretsFingerprint].map { ["previewd_secrets": $0] } ?? [:]) { old, _ in old },
             auto_destroy: nil)
         let fingerprint = String(FlyAppName.fnv1a(String(decoding: FlyAPIClient.encode(config), as: UTF8.self)), radix: 16)
         config.metadata["previewd_config"] = fingerprint
@@ -443,6 +449,18 @@ public struct FlyProvider: PreviewProvider {
             throw FlyError.missingAllocationValue(key: FlyAllocationKey.app, step: step)
         }
         return app
+    }
+
+    /// Fly's per-secret digests, folded into one value; the clone token (new on every boot) is left out.
+    /// Without digests, Fly's version number stands in, and without that, a fresh value forces an update.
+    static func secretsFingerprint(_ answer: SecretsUpdateResponse?) -> String {
+        let secrets = (answer?.secrets ?? []).filter { $0.name != FlyRuntimeImage.gitTokenSecret }
+        if !secrets.isEmpty, secrets.allSatisfy({ $0.digest?.isEmpty == false }) {
+            let text = secrets.map { "\($0.name ?? "")=\($0.digest ?? "")" }.sorted().joined(separator: "\n")
+            return String(FlyAppName.fnv1a(text), radix: 16)
+        }
+        if let version = answer?.version { return "v\(version)" }
+        return UUID().uuidString.lowercased()
     }
 
     static func isGone(_ state: String?) -> Bool { state == "destroyed" || state == "destroying" }

@@ -280,3 +280,18 @@ import Testing
         await server.shutdown()
     }
 }
+
+@Suite struct SecretRotationTests {
+    @Test func changedSecretUpdatesTheRunningMachine() async throws {
+        let harness = try FlyHarness()
+        let first = try await harness.bootPreview()
+        let rotated = RuntimeEnvironment(plain: ["PREVIEW": "1"], secrets: ["DATABASE_URL": "postgres://user:rotated@db/app"])
+        let configured = try await harness.provider.configure(
+            first.allocation, identity: Fixtures.identity, plan: Fixtures.plan, environment: rotated, log: harness.stepLog)
+        _ = try await harness.provider.boot(configured, identity: Fixtures.identity, plan: Fixtures.plan, source: Fixtures.source, log: harness.stepLog)
+        #expect(harness.fake.requests(for: "POST /apps/{app_name}/machines/{machine_id}").count == 1)
+        #expect(harness.fake.secrets(of: Fixtures.appName)["DATABASE_URL"] == "postgres://user:rotated@db/app")
+        #expect(harness.fake.machines(in: Fixtures.appName).count == 1)
+        harness.expectCleanContract()
+    }
+}
