@@ -160,8 +160,9 @@ public final class Application: Sendable {
         router.add(.get, "/readyz") { _ in await health.readiness() }
         let metricsEndpoint = MetricsEndpoint(
             registry: metrics, adminToken: configuration.adminToken?.revealedValue,
-            isPublic: configuration.metricsPublic)
-        router.add(.get, "/metrics") { metricsEndpoint.handle($0) }
+            isPublic: configuration.metricsPublic, operational: makeOperationalMetrics(client: client, github: { nil }))
+        router.add(.get, "/metrics") { await metricsEndpoint.handle($0) }
+        addDashboard(to: &router, client: client, actions: nil)
         return router
     }
 
