@@ -48,7 +48,7 @@ let package = Package(
             dependencies: [
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
                 "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
-                "SessionEngine",
+                "SessionEngine", "PreviewModel",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
