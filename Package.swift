@@ -17,6 +17,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // What Swift cannot call: variadic functions and macros.
         .target(name: "CShims", dependencies: ["CCurl", "CMicroHTTPD", "CLibPQ"]),
 
@@ -25,6 +26,7 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CLibPQ", "CShims", "PreviewdLogging"]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CShims", "HTTPTypes", "PreviewdLogging"]),
         .target(name: "HTTPClient", dependencies: ["CCurl", "CShims", "HTTPTypes"]),
+        .target(name: "YAML", dependencies: ["CYAML"]),
 
         // MARK: Plain Swift
         .target(name: "HTTPTypes"),
@@ -33,6 +35,9 @@ let package = Package(
         .target(name: "GitHubAPI", dependencies: ["HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]),
         .target(name: "Metrics"),
         .target(name: "PreviewModel"),
+        .target(name: "Detection", dependencies: ["PreviewModel", "YAML"]),
+        .target(name: "LocalProvider", dependencies: ["PreviewModel", "PreviewdLogging", "HTTPTypes", "HTTPClient"]),
+        .target(name: "FlyProvider", dependencies: ["PreviewModel", "HTTPTypes", "PreviewdLogging"]),
         .target(name: "Jobs", dependencies: ["Postgres", "PreviewdLogging"]),
         .target(
             name: "Intake",
@@ -67,6 +72,8 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdTesting"]),
         .testTarget(name: "PreviewdCoreTests", dependencies: ["PreviewdCore", "PreviewdTesting", "Postgres"]),
         .testTarget(name: "GitHubWebhooksTests", dependencies: ["GitHubWebhooks", "PreviewdTesting"]),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "PreviewModel"]),
         .testTarget(name: "GitHubAPITests", dependencies: ["GitHubAPI", "PreviewdTesting", "PreviewdCrypto", "HTTPTypes", "HTTPClient"]),
         .testTarget(
             name: "IntakeTests",
@@ -82,6 +89,8 @@ let package = Package(
                 "HTTPTypes", "HTTPClient", "HTTPServer", "PreviewdLogging", "PreviewdCrypto",
             ]
         ),
+        .testTarget(name: "LocalProviderTests", dependencies: ["LocalProvider", "PreviewModel", "HTTPClient"]),
+        .testTarget(name: "FlyProviderTests", dependencies: ["FlyProvider", "PreviewModel", "PreviewdTesting", "HTTPTypes", "HTTPClient"]),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
     swiftLanguageModes: [.v6]

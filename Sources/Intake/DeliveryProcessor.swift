@@ -113,8 +113,12 @@ enum InstallationRecorder {
                     deleted_at = NULL, suspended_at = NULL, updated_at = now()
                 """)
             try await addRepositories(repositories, installationID: id, on: connection)
-        case .uninstalled(let id):
-            try await connection.execute("UPDATE installations SET deleted_at = now(), updated_at = now() WHERE id = \(id)")
+        case .uninstalled(let id, let account):
+            // An installation deleted before previewd heard of it is still recorded, as deleted.
+            try await connection.execute("""
+                INSERT INTO installations (id, account_login, deleted_at) VALUES (\(id), \(account), now())
+                ON CONFLICT (id) DO UPDATE SET deleted_at = now(), updated_at = now()
+                """)
             try await connection.execute("DELETE FROM installation_repositories WHERE installation_id = \(id)")
         case .suspended(let id, let suspended):
             try await connection.execute("""

@@ -34,7 +34,7 @@ public enum SessionInput: Hashable, Sendable {
 /// What to do with an installation event.
 public enum InstallationChange: Hashable, Sendable {
     case installed(id: Int64, account: String, accountType: String?, repositories: [InstallationRepository])
-    case uninstalled(id: Int64)
+    case uninstalled(id: Int64, account: String)
     case suspended(id: Int64, Bool)
     case repositoriesAdded(installationID: Int64, account: String?, [InstallationRepository])
     case repositoriesRemoved(installationID: Int64, [InstallationRepository])
@@ -109,7 +109,7 @@ public enum DeliveryRoute: Hashable, Sendable {
                 return .installation(.installed(
                     id: id, account: event.installation.account?.login ?? "unknown",
                     accountType: event.installation.account?.type?.rawValue, repositories: event.repositories ?? []))
-            case .deleted: return .installation(.uninstalled(id: id))
+            case .deleted: return .installation(.uninstalled(id: id, account: event.installation.account?.login ?? "unknown"))
             case .suspend: return .installation(.suspended(id: id, true))
             case .unsuspend: return .installation(.suspended(id: id, false))
             case .other(let action): return .ignore(reason: "installation action '\(action)' needs nothing from previewd")

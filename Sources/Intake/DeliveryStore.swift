@@ -1,6 +1,7 @@
 import Foundation
 import Jobs
 import Postgres
+import Synchronization
 
 /// A verified webhook delivery about to be stored.
 public struct IncomingDelivery: Sendable, Equatable {
@@ -45,52 +46,132 @@ public enum DeliveryStoreOutcome: Sendable, Equatable {
 }
 
 /// Stores deliveries durably and enqueues their processing, atomically.
-public struct DeliveryStore: Sendable {
+///
+/// Concurrent deliveries are committed together (group commit): a caller whose delivery arrives
+/// while `maxConcurrentWrites` writes are in flight waits for the next write, which carries every
+/// delivery that queued meanwhile in one statement. An idle store writes each delivery at once, so
+/// batching adds no latency at low load and saves a round trip and a commit per delivery at high load.
+public final class DeliveryStore: Sendable {
     /// The job kind that processes a delivery.
     public static let processJobKind = "process_delivery"
 
     public let client: PostgresClient
+    private let maxConcurrentWrites: Int
+    private let maxBatchSize: Int
+    private let state = Mutex(BatchState())
 
-    public init(client: PostgresClient) {
-        self.client = client
+    private struct Pending {
+        let delivery: IncomingDelivery
+        let disposition: DeliveryDisposition
+        let continuation: CheckedContinuation<DeliveryStoreOutcome, any Error>
     }
 
-    /// Stores `delivery` and, for `.process`, its job, in one statement (one transaction, one round trip).
+    private struct BatchState {
+        var queue: [Pending] = []
+        var writesInFlight = 0
+    }
+
+    /// - Parameters:
+    ///   - maxConcurrentWrites: statements in flight at once (each holds a pooled connection).
+    ///   - maxBatchSize: most deliveries in one statement.
+    public init(client: PostgresClient, maxConcurrentWrites: Int = 2, maxBatchSize: Int = 64) {
+        self.client = client
+        self.maxConcurrentWrites = max(1, maxConcurrentWrites)
+        self.maxBatchSize = max(1, maxBatchSize)
+    }
+
+    /// Stores `delivery` and, for `.process`, its job, in the same transaction; returns once committed.
     ///
     /// `ON CONFLICT DO NOTHING` makes a second copy of a delivery id wait for the first one's
     /// transaction and then insert nothing, so racing copies are stored and processed once.
     public func store(_ delivery: IncomingDelivery, disposition: DeliveryDisposition) async throws -> DeliveryStoreOutcome {
-        let (status, reason): (String, String?) = switch disposition {
-        case .process: ("received", nil)
-        case .processed(let reason): ("processed", reason)
-        case .ignored(let reason): ("ignored", reason)
+        try await withCheckedThrowingContinuation { continuation in
+            let startWrite = state.withLock { state -> Bool in
+                state.queue.append(Pending(delivery: delivery, disposition: disposition, continuation: continuation))
+                guard state.writesInFlight < maxConcurrentWrites else { return false }
+                state.writesInFlight += 1
+                return true
+            }
+            if startWrite { Task { await self.writeLoop() } }
         }
-        let enqueue = disposition == .process
-        let serialKey = Self.serialKey(for: delivery)
-        let rows = try await client.query("""
-            WITH inserted AS (
+    }
+
+    /// Writes batches until the queue is empty, then gives its write slot back.
+    private func writeLoop() async {
+        while true {
+            let batch = state.withLock { state -> [Pending] in
+                let batch = Array(state.queue.prefix(maxBatchSize))
+                state.queue.removeFirst(batch.count)
+                if batch.isEmpty { state.writesInFlight -= 1 }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                let inserted = try await write(batch)
+                var seen = Set<String>()
+                for pending in batch {
+                    // The first copy of an id in a batch is the one that was stored.
+                    let stored = inserted.contains(pending.delivery.deliveryID) && seen.insert(pending.delivery.deliveryID).inserted
+                    pending.continuation.resume(returning: stored ? .stored : .duplicate)
+                }
+            } catch {
+                for pending in batch { pending.continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    /// One statement for the whole batch: the delivery rows, then a job for each new one to process.
+    private func write(_ batch: [Pending]) async throws -> Set<String> {
+        var sql = """
+            WITH input (delivery_id, event, action, installation_id, repository_full_name, sender_login, payload,
+                        status, status_reason, serial_key, ord) AS (VALUES
+            """
+        var binds: [any PostgresEncodable] = []
+        binds.reserveCapacity(batch.count * 10)
+        for (index, pending) in batch.enumerated() {
+            let delivery = pending.delivery
+            let (status, reason): (String, String?) = switch pending.disposition {
+            case .process: ("received", nil)
+            case .processed(let reason): ("processed", reason)
+            case .ignored(let reason): ("ignored", reason)
+            }
+            let base = binds.count
+            binds += [
+                delivery.deliveryID, delivery.event, delivery.action, delivery.installationID, delivery.repositoryFullName,
+                delivery.senderLogin, delivery.payload, status, reason, Self.serialKey(for: delivery),
+            ] as [any PostgresEncodable]
+            let placeholders = (1...10).map { "$\(base + $0)" }
+            sql += (index == 0 ? "\n" : ",\n")
+            sql += "(\(placeholders[0])::text, \(placeholders[1])::text, \(placeholders[2])::text, \(placeholders[3])::bigint, "
+            sql += "\(placeholders[4])::text, \(placeholders[5])::text, \(placeholders[6])::bytea, \(placeholders[7])::text, "
+            sql += "\(placeholders[8])::text, \(placeholders[9])::text, \(index))"
+        }
+        sql += """
+            ), inserted AS (
                 INSERT INTO webhook_deliveries
                     (delivery_id, event, action, installation_id, repository_full_name, sender_login, payload,
                      status, status_reason, processed_at)
-                VALUES (\(delivery.deliveryID), \(delivery.event), \(delivery.action), \(delivery.installationID),
-                        \(delivery.repositoryFullName), \(delivery.senderLogin), \(delivery.payload),
-                        \(status), \(reason), CASE WHEN \(status) = 'received' THEN NULL ELSE now() END)
+                SELECT delivery_id, event, action, installation_id, repository_full_name, sender_login, payload,
+                       status, status_reason, CASE WHEN status = 'received' THEN NULL ELSE now() END
+                FROM input ORDER BY delivery_id, ord  -- one lock order for every batch: no deadlocks
                 ON CONFLICT (delivery_id) DO NOTHING
-                RETURNING delivery_id
+                RETURNING delivery_id, status
             ), job AS (
                 INSERT INTO jobs (kind, payload, dedupe_key, serial_key)
-                SELECT \(Self.processJobKind), jsonb_build_object('delivery_id', delivery_id), delivery_id, \(serialKey)
-                FROM inserted WHERE \(enqueue)
+                SELECT '\(Self.processJobKind)', jsonb_build_object('delivery_id', i.delivery_id), i.delivery_id,
+                       (SELECT serial_key FROM input WHERE input.delivery_id = i.delivery_id ORDER BY ord LIMIT 1)
+                FROM inserted i WHERE i.status = 'received'
                 ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
                 RETURNING id
+            ), woken AS (
+                SELECT pg_notify('\(JobQueue.channel)', '\(Self.processJobKind)') FROM (SELECT 1 FROM job LIMIT 1) any_job
             )
-            SELECT (SELECT count(*) FROM inserted) AS inserted,
-                   (SELECT count(pg_notify(\(JobQueue.channel), \(Self.processJobKind))) FROM job) AS notified
-            """)
-        let inserted = try rows.first?.decode("inserted", as: Int64.self) ?? 0
-        return inserted == 1 ? .stored : .duplicate
+            SELECT delivery_id, (SELECT count(*) FROM woken) AS notified FROM inserted
+            """
+        // The SQL text holds only placeholders and constants; every value is a bound parameter.
+        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds))
+        return Set(try rows.map { try $0.decode("delivery_id", as: String.self) })
     }
-
     /// Deliveries of one repository are processed one at a time and in arrival order, so a push and
     /// the pull request event that follows it never race; other deliveries run in parallel.
     static func serialKey(for delivery: IncomingDelivery) -> String? {

@@ -15,6 +15,20 @@ public struct Job: Sendable, Equatable {
     /// The worker holding the lease.
     public let leaseOwner: String
 
+    public init(
+        id: Int64, kind: String, payload: Data, attempts: Int, maxAttempts: Int, serialKey: String?, dedupeKey: String?,
+        leaseOwner: String
+    ) {
+        self.id = id
+        self.kind = kind
+        self.payload = payload
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+        self.serialKey = serialKey
+        self.dedupeKey = dedupeKey
+        self.leaseOwner = leaseOwner
+    }
+
     /// Decodes the payload as `T`.
     public func decodePayload<T: Decodable>(as type: T.Type = T.self) throws -> T {
         try JSONDecoder().decode(T.self, from: payload)

@@ -24,6 +24,8 @@ final class ConnectionSlot {
     /// False after the connection broke during the current checkout: reopening silently could
     /// run the rest of a transaction outside it. Re-armed when the connection goes back to the pool.
     private var mayOpen = true
+    /// Set between checkouts: the first use of a checkout first looks for a silently closed connection.
+    private var needsIdleCheck = false
 
     init(configuration: PostgresConfiguration) {
         self.configuration = configuration
@@ -44,6 +46,11 @@ final class ConnectionSlot {
     }
 
     private func requireConnection() throws(PostgresError) -> PostgresConnection {
+        if needsIdleCheck {
+            needsIdleCheck = false
+            // Replacing it here is safe: nothing of this checkout has run on it yet.
+            if let connection, !connection.isStillAliveWhileIdle() { self.connection = nil }
+        }
         if let connection, connection.isUsable { return connection }
         if connection != nil {
             connection = nil
@@ -58,6 +65,7 @@ final class ConnectionSlot {
     /// Makes the connection fit for the next borrower: no open transaction, reconnect allowed.
     func resetForReuse() {
         mayOpen = true
+        needsIdleCheck = true
         guard let connection else { return }
         if !connection.isUsable {
             self.connection = nil

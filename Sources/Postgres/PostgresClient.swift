@@ -84,6 +84,7 @@ public final class PostgresClient: Sendable {
     /// Borrows one connection for several statements; it returns to the pool when `body` ends.
     ///
     /// A transaction left open by `body` is rolled back before the connection is reused.
+    @discardableResult
     public func withConnection<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnectionHandle) async throws -> T
@@ -100,6 +101,7 @@ public final class PostgresClient: Sendable {
     }
 
     /// Runs `body` inside `BEGIN … COMMIT`; any error thrown by `body` rolls back and is rethrown.
+    @discardableResult
     public func withTransaction<T>(
         isolation level: IsolationLevel? = nil,
         isolation: isolated (any Actor)? = #isolation,
@@ -262,6 +264,7 @@ public struct PostgresConnectionHandle: Sendable {
     }
 
     /// Runs `body` inside `BEGIN … COMMIT` on this connection; an error rolls back and is rethrown.
+    @discardableResult
     public func withTransaction<T>(
         isolation level: PostgresClient.IsolationLevel? = nil,
         isolation: isolated (any Actor)? = #isolation,

@@ -30,6 +30,9 @@ public final class PostgresConnection {
             PQfinish(connection)
             throw .connectionFailed(message: message)
         }
+        // libpq prints notices and errors that arrive while idle ("terminating connection due to
+        // administrator command") straight to stderr, which would break previewd's JSON log lines.
+        PQsetNoticeProcessor(connection, discardPostgresNotice, nil)
         self.handle = connection
     }
 
@@ -139,6 +142,17 @@ public final class PostgresConnection {
         return rows
     }
 
+    /// Checks, without blocking, whether an idle connection was closed by the server meanwhile
+    /// (restart, `pg_terminate_backend`): the server's goodbye makes the socket readable.
+    func isStillAliveWhileIdle() -> Bool {
+        guard PQstatus(handle) == CONNECTION_OK else { return false }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { return false }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 0) > 0 else { return true }
+        return PQconsumeInput(handle) == 1 && PQstatus(handle) == CONNECTION_OK
+    }
+
     /// Waits up to `timeoutMilliseconds` for notifications on a connection that ran `LISTEN`.
     ///
     /// Returns what arrived (possibly nothing); throws `connectionFailed` once the connection is lost.
@@ -197,3 +211,6 @@ public struct PostgresNotification: Sendable, Hashable {
         self.payload = payload
     }
 }
+
+/// Drops server notices: errors that matter surface through the failing call instead.
+nonisolated private func discardPostgresNotice(_ context: UnsafeMutableRawPointer?, _ message: UnsafePointer<CChar>?) {}

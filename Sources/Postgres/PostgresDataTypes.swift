@@ -100,7 +100,9 @@ extension UUID: PostgresEncodable {
 
 extension Data: PostgresEncodable {
     /// bytea hex input, `\x0a1b…`.
-    public var postgresText: String? { PostgresHex.encode(self) }
+    public var postgresText: String? {
+        withUnsafeBytes { raw in PostgresHex.encode(raw.bindMemory(to: UInt8.self)) }
+    }
     public static var postgresTypeOID: UInt32 { PostgresTypeOID.bytea }
 }
 
@@ -303,12 +305,23 @@ enum PostgresHex {
     private static let digits = Array("0123456789abcdef".utf8)
 
     static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        var out: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+        // Webhook payloads are bound as bytea on every delivery: write straight into the string's storage.
+        if let encoded = bytes.withContiguousStorageIfAvailable(encode(buffer:)) { return encoded }
+        return Array(bytes).withUnsafeBufferPointer(encode(buffer:))
+    }
+
+    private static func encode(buffer: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: 2 + buffer.count * 2) { output in
+            output[0] = UInt8(ascii: "\\")
+            output[1] = UInt8(ascii: "x")
+            var index = 2
+            for byte in buffer {
+                output[index] = digits[Int(byte >> 4)]
+                output[index + 1] = digits[Int(byte & 0x0F)]
+                index += 2
+            }
+            return index
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func decode(_ text: String) -> [UInt8]? {

@@ -59,6 +59,8 @@ final class ListenerSession: Sendable {
 
     /// How long one `poll` waits, so `stop()` is noticed promptly.
     private static let pollMilliseconds: Int32 = 200
+    /// How long a quiet connection goes before a `SELECT 1` checks it is still there.
+    private static let heartbeatSeconds: Double = 30
 
     init(configuration: PostgresConfiguration, channels: [String], continuation: AsyncStream<PostgresNotification>.Continuation, logger: Logger) {
         self.configuration = configuration
@@ -102,12 +104,14 @@ final class ListenerSession: Sendable {
     private func run(connection first: PostgresConnection) {
         var connection: PostgresConnection? = first
         var backoff = 0.1
+        var lastHeard = Date()
         while !isStopped {
             guard let current = connection else {
                 do throws(PostgresError) {
                     connection = try connect()
                     logger.info("reconnected PostgreSQL listener")
                     backoff = 0.1
+                    lastHeard = Date()
                 } catch {
                     logger.warning("PostgreSQL listener could not reconnect", ["error": error.description, "retry.seconds": String(backoff)])
                     sleepUnlessStopped(seconds: backoff)
@@ -116,8 +120,16 @@ final class ListenerSession: Sendable {
                 continue
             }
             do throws(PostgresError) {
-                for notification in try current.waitForNotifications(timeoutMilliseconds: Self.pollMilliseconds) {
+                let notifications = try current.waitForNotifications(timeoutMilliseconds: Self.pollMilliseconds)
+                for notification in notifications {
                     continuation.yield(notification)
+                }
+                if !notifications.isEmpty {
+                    lastHeard = Date()
+                } else if Date().timeIntervalSince(lastHeard) > Self.heartbeatSeconds {
+                    // A dead peer on a quiet network connection is only noticed by talking to it.
+                    try current.execute("SELECT 1")
+                    lastHeard = Date()
                 }
             } catch {
                 logger.warning("PostgreSQL listener lost its connection", ["error": error.description])

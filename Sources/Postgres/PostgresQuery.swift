@@ -59,9 +59,7 @@ public struct PostgresQuery: Sendable, Hashable, CustomStringConvertible, Expres
             sql += "$\(binds.count)"
         }
 
-        /// Adds an optional value as the next bound parameter; `nil` binds SQL NULL.
-        ///
-        /// Spelled out so the compiler's "debug description for an optional" warning does not fire.
+        /// Adds an optional value as the next bound parameter; nil binds SQL NULL.
         public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
             binds.append(PostgresBind(value))
             sql += "$\(binds.count)"

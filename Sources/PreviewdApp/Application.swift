@@ -103,7 +103,8 @@ public final class Application: Sendable {
 
             let listener = PostgresListener(configuration: database, logger: logger)
             let worker = makeWorker(client: client, listener: listener)
-            let workerTask = Task { await worker.run() }
+            let workers = configuration.jobs.workers
+            let workerTask = Task { if workers > 0 { await worker.run() } }
             running.withLock {
                 $0 = Running(server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded)
             }
@@ -182,7 +183,7 @@ public final class Application: Sendable {
         return JobWorker(
             queue: JobQueue(client: client),
             handlers: handlers,
-            configuration: .init(concurrency: 4, lease: .seconds(configuration.jobs.leaseSeconds)),
+            configuration: .init(concurrency: configuration.jobs.workers, lease: .seconds(configuration.jobs.leaseSeconds)),
             notifications: {
                 AsyncStream { continuation in
                     let task = Task {

@@ -17,6 +17,7 @@ extension PreviewdConfiguration {
         public static let provider = "PREVIEWD_PROVIDER"
         public static let allowLocalClone = "PREVIEWD_ALLOW_LOCAL_CLONE"
         public static let metricsPublic = "PREVIEWD_METRICS_PUBLIC"
+        public static let workers = "PREVIEWD_WORKERS"
         public static let webhookSecret = "GITHUB_WEBHOOK_SECRET"
         public static let appID = "GITHUB_APP_ID"
         public static let privateKey = "GITHUB_PRIVATE_KEY"
@@ -96,6 +97,9 @@ extension PreviewdConfiguration {
         let allowLocalClone = try value(Variable.allowLocalClone).map { raw throws(ConfigurationError) in
             try Parse.bool(raw, name: Variable.allowLocalClone)
         } ?? defaults.allowLocalClone
+        let workers = try value(Variable.workers).map { raw throws(ConfigurationError) in
+            try Parse.integer(raw, name: Variable.workers, in: 0...256, expected: "an integer from 0 (take webhooks only) to 256")
+        } ?? defaults.jobsWorkers
         let metricsPublic = try value(Variable.metricsPublic).map { raw throws(ConfigurationError) in
             try Parse.bool(raw, name: Variable.metricsPublic)
         } ?? false
@@ -144,7 +148,7 @@ extension PreviewdConfiguration {
                 configure: .seconds(defaults.timeouts.configure), boot: .seconds(defaults.timeouts.boot)),
             http: HTTP(maxBodyBytes: defaults.httpMaxBodyBytes, connectionTimeoutSeconds: defaults.httpConnectionTimeoutSeconds,
                        threads: defaults.httpThreads, maxConnections: defaults.httpMaxConnections),
-            jobs: Jobs(leaseSeconds: defaults.jobsLeaseSeconds),
+            jobs: Jobs(leaseSeconds: defaults.jobsLeaseSeconds, workers: workers),
             intake: Intake(maxPayloadBytes: defaults.intakeMaxPayloadBytes)
         )
     }
@@ -216,6 +220,7 @@ struct Defaults: Equatable {
     var httpMaxConnections = 512
     var databaseMaxConnections = 10
     var jobsLeaseSeconds = 60
+    var jobsWorkers = 4
     var intakeMaxPayloadBytes = 26_214_400
 
     /// Must stay identical to `config/previewd.json`; a test checks this.
@@ -228,7 +233,7 @@ struct Defaults: Equatable {
             && lhs.flyOrg == rhs.flyOrg && lhs.flyRegion == rhs.flyRegion && lhs.timeouts == rhs.timeouts
             && lhs.httpMaxBodyBytes == rhs.httpMaxBodyBytes && lhs.httpConnectionTimeoutSeconds == rhs.httpConnectionTimeoutSeconds
             && lhs.httpThreads == rhs.httpThreads && lhs.httpMaxConnections == rhs.httpMaxConnections
-            && lhs.databaseMaxConnections == rhs.databaseMaxConnections && lhs.jobsLeaseSeconds == rhs.jobsLeaseSeconds
+            && lhs.databaseMaxConnections == rhs.databaseMaxConnections && lhs.jobsLeaseSeconds == rhs.jobsLeaseSeconds && lhs.jobsWorkers == rhs.jobsWorkers
             && lhs.intakeMaxPayloadBytes == rhs.intakeMaxPayloadBytes
     }
 
@@ -275,6 +280,11 @@ struct Defaults: Equatable {
         if let value = try positive(file.http?.maxConnections, "http.maxConnections") { httpMaxConnections = value }
         if let value = try positive(file.database?.maxConnections, "database.maxConnections") { databaseMaxConnections = value }
         if let value = try positive(file.jobs?.leaseSeconds, "jobs.leaseSeconds") { jobsLeaseSeconds = value }
+        if let value = file.jobs?.workers {
+            jobsWorkers = try check { () throws(ConfigurationError) in
+                try Parse.integer(String(value), name: "jobs.workers", in: 0...256, expected: "an integer from 0 to 256")
+            }
+        }
         if let value = try positive(file.intake?.maxPayloadBytes, "intake.maxPayloadBytes") { intakeMaxPayloadBytes = value }
     }
 }

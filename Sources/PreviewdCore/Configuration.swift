@@ -77,6 +77,8 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
     public struct Jobs: Sendable, Equatable {
         /// How long a worker holds a job before another may take it over.
         public var leaseSeconds: Int
+        /// Jobs this instance runs at once (`PREVIEWD_WORKERS`); 0 makes an instance that only takes webhooks.
+        public var workers: Int
     }
 
     /// Webhook intake settings.
@@ -148,6 +150,7 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
             "http.threads": String(http.threads),
             "http.max_connections": String(http.maxConnections),
             "jobs.lease_seconds": String(jobs.leaseSeconds),
+            "jobs.workers": String(jobs.workers),
             "intake.max_payload_bytes": String(intake.maxPayloadBytes),
         ]
     }

@@ -116,10 +116,12 @@ struct ConfigurationFile: Decodable, Equatable {
 
     struct Jobs: Decodable, Equatable {
         var leaseSeconds: Int?
-        enum CodingKeys: String, CodingKey, CaseIterable { case leaseSeconds }
+        var workers: Int?
+        enum CodingKeys: String, CodingKey, CaseIterable { case leaseSeconds, workers }
         init(from decoder: any Decoder) throws {
             let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
             leaseSeconds = try c.decodeIfPresent(Int.self, forKey: .leaseSeconds)
+            workers = try c.decodeIfPresent(Int.self, forKey: .workers)
         }
     }
 

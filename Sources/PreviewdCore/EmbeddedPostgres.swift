@@ -280,43 +280,80 @@ public final class EmbeddedPostgres: Sendable {
 
     // MARK: - Processes
 
-    private struct CommandResult {
+    struct CommandResult {
         var status: Int32
         var output: String
     }
 
     /// Runs a program to completion, as the `postgres` user when previewd runs as root.
     private func run(_ executable: URL, _ arguments: [String], asPostgres: Bool? = nil) throws(EmbeddedPostgresError) -> CommandResult {
-        let process = Process()
         if asPostgres ?? runAsPostgres {
             guard let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
                 throw .runuserNotFound
             }
-            process.executableURL = URL(fileURLWithPath: runuser)
-            process.arguments = ["-u", "postgres", "--", executable.path] + arguments
-        } else {
-            process.executableURL = executable
-            process.arguments = arguments
+            return try Self.spawnAndWait(runuser, ["-u", "postgres", "--", executable.path] + arguments)
         }
+        return try Self.spawnAndWait(executable.path, arguments)
+    }
+
+    /// `posix_spawn` + `waitpid` on the calling (dedicated) thread.
+    ///
+    /// Foundation's `Process` reaps children from a Dispatch queue; with the few cooperative threads
+    /// of a 2-core machine busy, that queue can starve and `waitUntilExit` never returns. Output goes
+    /// to a temporary file rather than a pipe, because the server that `pg_ctl start` leaves running
+    /// would otherwise be able to hold the pipe open.
+    static func spawnAndWait(_ path: String, _ arguments: [String]) throws(EmbeddedPostgresError) -> CommandResult {
+        let command = ([URL(fileURLWithPath: path).lastPathComponent] + arguments).joined(separator: " ")
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("previewd-command-\(UUID().uuidString).log").path
+        defer { unlink(outputPath) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // The caller's directory may be unreadable for the postgres user (e.g. /root).
-        process.currentDirectoryURL = URL(fileURLWithPath: "/")
+        if let addChdir = GlibcSpawnExtras.addChdir {
+            _ = addChdir(&actions, "/")
+        }
+        // Keep our descriptors (test-runner pipes, sockets) out of the children and the server.
+        if let addClosefrom = GlibcSpawnExtras.addClosefrom {
+            _ = addClosefrom(&actions, 3)
+        }
+
         var environment = ProcessInfo.processInfo.environment
         environment["LC_ALL"] = "C"
         environment.removeValue(forKey: "PGDATA")
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw .commandFailed(command: executable.lastPathComponent, status: -1, output: "\(error)")
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv + envp { free(pointer) }
         }
-        // pg_ctl start sends the server's output to the log file, so this pipe reaches EOF.
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard spawned == 0 else {
+            throw .commandFailed(command: command, status: -1, output: String(cString: strerror(spawned)))
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            guard errno == EINTR else {
+                throw .commandFailed(command: command, status: -1, output: "waitpid failed: \(String(cString: strerror(errno)))")
+            }
+        }
+        // WIFEXITED/WEXITSTATUS are macros Swift does not import.
+        let exitStatus: Int32 = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        return CommandResult(status: exitStatus, output: output.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// glibc's `_np` spawn actions, which Swift does not import without `_GNU_SOURCE`.
+    private enum GlibcSpawnExtras {
+        typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32
+        typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+
+        static let addChdir: AddChdir? = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: AddChdir.self) }
+        static let addClosefrom: AddClosefrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddClosefrom.self) }
     }
 
     struct Binaries {

@@ -27,7 +27,7 @@ struct ApplicationTests {
 
     static func databaseURL(_ configuration: PostgresConfiguration) -> String {
         let host = configuration.host.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? configuration.host
-        return "postgres://\(configuration.user)@/\(configuration.database ?? "postgres")?host=\(host)&port=\(configuration.port)"
+        return "postgres://\(configuration.user ?? "previewd")@/\(configuration.database ?? "postgres")?host=\(host)&port=\(configuration.port)"
     }
 
     static func configuration(_ environment: [String: String]) throws -> PreviewdConfiguration {

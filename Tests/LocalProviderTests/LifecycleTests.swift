@@ -1,0 +1,100 @@
+import Foundation
+import PreviewModel
+import Testing
+@testable import LocalProvider
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Local provider idempotency and re-adoption")
+struct LifecycleTests {
+    @Test func allocateTwiceReturnsTheSameDirectoryAndPort() async throws {
+        try await withHarness { harness in
+            let identity = harness.identity()
+            let log = RecordingLog()
+            let first = try await harness.provider.allocate(identity, plan: harness.plan(), existing: nil, log: log)
+            let again = try await harness.provider.allocate(identity, plan: harness.plan(), existing: first, log: log)
+            let withoutExisting = try await harness.provider.allocate(identity, plan: harness.plan(), existing: nil, log: log)
+            #expect(again == first)
+            #expect(withoutExisting == first)
+            #expect(try await harness.provider.status(first) == .allocated)
+
+            // Another session never gets the same port.
+            let other = try await harness.provider.allocate(harness.identity(), plan: harness.plan(), existing: nil, log: log)
+            #expect(other.values[LocalProvider.AllocationKey.port] != first.values[LocalProvider.AllocationKey.port])
+        }
+    }
+
+    @Test func bootTwiceAtTheSameCommitKeepsOneApp() async throws {
+        try await withHarness { harness in
+            let (identity, allocation, first) = try await harness.bootPreview()
+            let before = ProcessTable.processes(of: identity.sessionID)
+            let record = try #require(harness.provider.workDirectory(identity.sessionID).readState())
+
+            let log = RecordingLog()
+            let second = try await harness.provider.boot(allocation, identity: identity, plan: harness.plan(), source: harness.source, log: log)
+            #expect(second == first)
+            #expect(ProcessTable.processes(of: identity.sessionID) == before)
+            #expect(harness.provider.workDirectory(identity.sessionID).readState()?.pid == record.pid)
+            #expect(!(await log.lines.contains("install-line-1")))
+            #expect(try await Harness.get(second.previewURL).status == 200)
+
+            try await harness.provider.destroy(allocation, log: log)
+            try await harness.provider.destroy(allocation, log: log)
+            #expect(try await harness.provider.status(allocation) == .absent)
+        }
+    }
+
+    @Test func restartedProviderAdoptsARunningPreview() async throws {
+        try await withHarness { harness in
+            let (identity, allocation, result) = try await harness.bootPreview()
+            let pid = try #require(harness.provider.workDirectory(identity.sessionID).readState()?.pid)
+
+            // A new instance on the same root stands for previewd after a restart.
+            let restarted = LocalProvider(configuration: harness.provider.configuration)
+            #expect(try await restarted.status(allocation) == .running)
+            let found = await restarted.reconcile()
+            #expect(found.count == 1)
+            #expect(found.first?.sessionID == identity.sessionID)
+            #expect(found.first?.state == .running)
+            #expect(found.first?.needsRestart == false)
+            #expect(found.first?.pid == pid)
+
+            // Boot through the new instance adopts the app instead of starting a second one.
+            let log = RecordingLog()
+            let again = try await restarted.boot(allocation, identity: identity, plan: harness.plan(), source: harness.source, log: log)
+            #expect(again.previewURL == result.previewURL)
+            #expect(restarted.workDirectory(identity.sessionID).readState()?.pid == pid)
+
+            try await restarted.destroy(allocation, log: log)
+            Harness.expectNoProcesses(root: harness.root, sessions: [identity.sessionID])
+            #expect(try await harness.provider.status(allocation) == .absent)
+        }
+    }
+
+    @Test func reconcileReportsAPreviewWhoseProcessDiedAndBootRestartsIt() async throws {
+        try await withHarness { harness in
+            let (identity, allocation, result) = try await harness.bootPreview()
+            let record = try #require(harness.provider.workDirectory(identity.sessionID).readState())
+            let pgid = try #require(record.pgid)
+            kill(-pgid, SIGKILL)
+            for _ in 0..<100 where ProcessTable.groupExists(pgid) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+
+            let restarted = LocalProvider(configuration: harness.provider.configuration)
+            #expect(try await restarted.status(allocation) == .stopped)
+            let found = try #require(await restarted.reconcile().first)
+            #expect(found.needsRestart)
+            #expect(found.allocation == allocation)
+
+            let log = RecordingLog()
+            let rebooted = try await restarted.boot(found.allocation, identity: identity, plan: harness.plan(), source: harness.source, log: log)
+            #expect(rebooted.previewURL == result.previewURL)
+            #expect(await log.lines.contains("Install and build already done for \(harness.repository.headSHA); skipping them."))
+            #expect(try await Harness.get(rebooted.previewURL).status == 200)
+            #expect(try await restarted.status(allocation) == .running)
+            try await restarted.destroy(allocation, log: log)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+@testable import LocalProvider
+
+@Suite("Local provider pieces")
+struct UnitTests {
+    @Test func environmentFileRoundTripsEscapes() {
+        let file = EnvironmentFile(
+            values: ["PLAIN": "a=b c", "MULTI": "line1\nline2\r\\end", "EMPTY": ""], secretNames: ["MULTI"])
+        #expect(EnvironmentFile(decoding: file.encoded()) == file)
+        #expect(String(decoding: file.encoded(), as: UTF8.self).split(separator: "\n").count == 4)
+    }
+
+    @Test(arguments: [("PORT", true), ("_x1", true), ("1ABC", false), ("A-B", false), ("", false), ("A B", false), ("É", false)])
+    func environmentNames(name: String, valid: Bool) {
+        #expect(EnvironmentFile.isValidName(name) == valid)
+    }
+
+    @Test func redactorHidesLongValuesOnly() {
+        let redactor = Redactor(["topsecret", "abc", "topsecret-longer"])
+        #expect(redactor.redact("x topsecret-longer y topsecret abc") == "x [redacted] y [redacted] abc")
+    }
+
+    @Test(arguments: [(Int32(0), ChildExitStatus.exited(0)), (Int32(3 << 8), .exited(3)), (Int32(9), .signaled(9)), (Int32(15), .signaled(15))])
+    func exitStatusDecoding(raw: Int32, status: ChildExitStatus) {
+        #expect(ChildExitStatus(waitStatus: raw) == status)
+    }
+
+    @Test func reservedPortsAreNotHandedOutTwice() throws {
+        let first = UUID()
+        let port = try #require(Ports.reserveFree(in: 30000...30001, excluding: [], for: first))
+        #expect(Ports.reserve(port, for: first))
+        #expect(!Ports.reserve(port, for: UUID()))
+        let second = Ports.reserveFree(in: port...port, excluding: [], for: UUID())
+        #expect(second == nil)
+        Ports.release(for: first)
+        #expect(Ports.reserve(port, for: first))
+        Ports.release(for: first)
+    }
+}
