@@ -212,6 +212,7 @@ struct EndToEndTests {
             h.provider.state.withLock { $0.blockedSHAs = [sha1] }
             try await h.push(branch: "feature", sha: sha1)
             try await h.waitUntil("the first boot started") { h.provider.state.withLock { $0.bootsStarted } == [sha1] }
+            try await h.waitUntil("GitHub shows the first boot running") { h.checkRuns(sha: sha1)["previewd/boot"]?.first?.status == "in_progress" }
             try await h.push(branch: "feature", sha: sha2)
             let session = try await h.session(branch: "feature")
             try await h.waitUntil("the second commit is live") {
@@ -365,6 +366,7 @@ struct EndToEndTests {
             try await h.push(branch: "feature", sha: sha1)
             let session = try await h.session(branch: "feature")
             try await h.waitUntil("the preview is live") { try await h.statuses(session.id).last == .succeeded }
+            try await h.settle()  // GitHub shows the deployment before the branch goes
             if how == "delete event" {
                 try await h.deleteBranch("feature")
             } else {
