@@ -399,6 +399,26 @@ struct EndToEndTests {
         }
     }
 
+    @Test("re-run all checks runs every step of the head SHA again on the same check runs")
+    func checkSuiteRerun() async throws {
+        try await EngineHarness.with { h in
+            try await h.push(branch: "feature", sha: sha1)
+            let session = try await h.session(branch: "feature")
+            try await h.waitUntil("the preview is live") { try await h.statuses(session.id).last == .succeeded }
+            try await h.settle()
+            try await h.deliver("check_suite", [
+                "action": "rerequested", "check_suite": ["id": 5, "head_branch": "feature", "head_sha": sha1],
+                "repository": EngineHarness.repository, "installation": ["id": installationID], "sender": EngineHarness.user("alice"),
+            ])
+            try await h.waitUntil("boot ran again") { h.provider.state.withLock { $0.booted.count } == 2 }
+            try await h.settle()
+            let progress = try #require(try await h.engine.progress(sessionID: session.id))
+            #expect(progress.steps.map(\.attempt) == [2, 2, 2, 2])
+            #expect(progress.percentDone == 100)
+            #expect(h.checkRuns(sha: sha1).values.allSatisfy { $0.count == 1 && $0.first?.conclusion == "success" })
+        }
+    }
+
     @Test("a worker killed mid-step: after its lease expires another worker runs the step again and finishes it")
     func workerKilledMidStep() async throws {
         try await EngineHarness.with(startWorker: false) { h in
