@@ -60,7 +60,7 @@ let package = Package(
             dependencies: [
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
                 "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
-                "SessionEngine", "Dashboard",
+                "SessionEngine", "PreviewModel", "Dashboard",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),

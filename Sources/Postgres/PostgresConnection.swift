@@ -30,6 +30,9 @@ public final class PostgresConnection {
             PQfinish(connection)
             throw .connectionFailed(message: message)
         }
+        // libpq prints notices and errors that arrive while idle ("terminating connection due to
+        // administrator command") straight to stderr, which would break previewd's JSON log lines.
+        PQsetNoticeProcessor(connection, discardPostgresNotice, nil)
         self.handle = connection
     }
 
@@ -208,3 +211,6 @@ public struct PostgresNotification: Sendable, Hashable {
         self.payload = payload
     }
 }
+
+/// Drops server notices: errors that matter surface through the failing call instead.
+nonisolated private func discardPostgresNotice(_ context: UnsafeMutableRawPointer?, _ message: UnsafePointer<CChar>?) {}

@@ -1,4 +1,6 @@
 import Foundation
+import GitHubAPI
+import HTTPClient
 import HTTPServer
 import HTTPTypes
 import Intake
@@ -7,7 +9,9 @@ import Metrics
 import Postgres
 import PreviewdCore
 import PreviewdCrypto
+import PreviewModel
 import PreviewdLogging
+import SessionEngine
 import Synchronization
 
 /// previewd's composition root: wires configuration, database, intake, workers and the HTTP server.
@@ -27,9 +31,14 @@ public final class Application: Sendable {
     private let accepting = Atomic<Bool>(true)
     private let running = Mutex<Running?>(nil)
 
-    public init(configuration: PreviewdConfiguration, logger: Logger) {
+    /// The step bodies sessions run (detection and the preview provider).
+    private let stepExecutor: any StepExecutor
+
+    /// - Parameter stepExecutor: the step bodies; without them every step fails saying none are configured.
+    public init(configuration: PreviewdConfiguration, logger: Logger, stepExecutor: (any StepExecutor)? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.stepExecutor = stepExecutor ?? UnconfiguredStepExecutor()
     }
 
     /// The port the HTTP server listens on once started.
@@ -167,11 +176,14 @@ public final class Application: Sendable {
     }
 
     private func makeWorker(client: PostgresClient, listener: PostgresListener) -> JobWorker {
-        let processor = DeliveryProcessor(client: client, sessions: nil, logger: logger)
+        let engine = makeSessionEngine(client: client)
+        let processor = DeliveryProcessor(client: client, sessions: engine, logger: logger)
+        var handlers = engine?.jobHandlers ?? [:]
+        handlers[DeliveryStore.processJobKind] = { try await processor.handle($0) }
         let logger = self.logger
         return JobWorker(
             queue: JobQueue(client: client),
-            handlers: [DeliveryStore.processJobKind: { try await processor.handle($0) }],
+            handlers: handlers,
             configuration: .init(concurrency: configuration.jobs.workers, lease: .seconds(configuration.jobs.leaseSeconds)),
             notifications: {
                 AsyncStream { continuation in
@@ -187,5 +199,24 @@ public final class Application: Sendable {
                 }
             },
             logger: logger)
+    }
+
+    /// The session engine, when the GitHub App is configured (it reports everything through the App).
+    private func makeSessionEngine(client: PostgresClient) -> SessionEngine? {
+        guard let appID = configuration.github.appID, let key = configuration.github.privateKey else {
+            logger.warning("GITHUB_APP_ID or the App's private key is missing: deliveries are stored but no session runs")
+            return nil
+        }
+        let github = GitHubClient(
+            configuration: .init(baseURL: configuration.github.apiURL),
+            credentials: GitHubAppCredentials(appID: Int64(appID), privateKey: key), transport: HTTPClient(), logger: logger)
+        let timeouts = configuration.stepTimeouts
+        let engineConfiguration = SessionEngine.Configuration(
+            publicURL: configuration.publicURL, mode: SessionMode(rawValue: configuration.mode.rawValue) ?? .auto,
+            stepTimeouts: [
+                .detect: Int(timeouts.detect.components.seconds), .allocate: Int(timeouts.allocate.components.seconds),
+                .configure: Int(timeouts.configure.components.seconds), .boot: Int(timeouts.boot.components.seconds),
+            ])
+        return SessionEngine(client: client, github: github, executor: stepExecutor, configuration: engineConfiguration, logger: logger)
     }
 }

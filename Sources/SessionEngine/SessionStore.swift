@@ -239,6 +239,9 @@ struct SessionStore: Sendable {
             UPDATE jobs SET run_at = least(run_at, coalesce(\(runAt), now())), updated_at = now()
             WHERE id = (SELECT id FROM jobs WHERE kind = \(SessionJobKind.sync) AND serial_key = \(key) AND state = 'queued'
                         ORDER BY id LIMIT 1)
+              -- Checked again on the row itself: a worker may have claimed the job while this waited for its lock,
+              -- and a running sync may already have read the state this transaction is changing.
+              AND state = 'queued'
             RETURNING id
             """)
         if moved.isEmpty {

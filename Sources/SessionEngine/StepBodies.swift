@@ -258,3 +258,14 @@ public enum StepSummaries {
         return lines.joined(separator: "\n")
     }
 }
+
+/// The step bodies used until detection and a provider are wired in: every step fails with a message saying so.
+public struct UnconfiguredStepExecutor: StepExecutor {
+    public init() {}
+
+    public func run(_ step: StepName, context: StepContext, log: any StepLogger) async throws -> StepOutcome {
+        throw StepError("this previewd has no project detection or preview provider configured yet; ask its operator to set PREVIEWD_PROVIDER")
+    }
+
+    public func destroy(_ allocation: Allocation, context: StepContext, log: any StepLogger) async throws {}
+}

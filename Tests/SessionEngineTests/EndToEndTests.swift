@@ -212,6 +212,7 @@ struct EndToEndTests {
             h.provider.state.withLock { $0.blockedSHAs = [sha1] }
             try await h.push(branch: "feature", sha: sha1)
             try await h.waitUntil("the first boot started") { h.provider.state.withLock { $0.bootsStarted } == [sha1] }
+            try await h.waitUntil("GitHub shows the first boot running") { h.checkRuns(sha: sha1)["previewd/boot"]?.first?.status == "in_progress" }
             try await h.push(branch: "feature", sha: sha2)
             let session = try await h.session(branch: "feature")
             try await h.waitUntil("the second commit is live") {
@@ -365,6 +366,7 @@ struct EndToEndTests {
             try await h.push(branch: "feature", sha: sha1)
             let session = try await h.session(branch: "feature")
             try await h.waitUntil("the preview is live") { try await h.statuses(session.id).last == .succeeded }
+            try await h.settle()  // GitHub shows the deployment before the branch goes
             if how == "delete event" {
                 try await h.deleteBranch("feature")
             } else {
@@ -394,6 +396,26 @@ struct EndToEndTests {
             try await h.waitUntil("the session is destroyed") { try await h.session(branch: "feature").lifecycle == .destroyed }
             try await h.settle()
             #expect(h.reactions(on: 9_402) == ["eyes", "rocket"])
+        }
+    }
+
+    @Test("re-run all checks runs every step of the head SHA again on the same check runs")
+    func checkSuiteRerun() async throws {
+        try await EngineHarness.with { h in
+            try await h.push(branch: "feature", sha: sha1)
+            let session = try await h.session(branch: "feature")
+            try await h.waitUntil("the preview is live") { try await h.statuses(session.id).last == .succeeded }
+            try await h.settle()
+            try await h.deliver("check_suite", [
+                "action": "rerequested", "check_suite": ["id": 5, "head_branch": "feature", "head_sha": sha1],
+                "repository": EngineHarness.repository, "installation": ["id": installationID], "sender": EngineHarness.user("alice"),
+            ])
+            try await h.waitUntil("boot ran again") { h.provider.state.withLock { $0.booted.count } == 2 }
+            try await h.settle()
+            let progress = try #require(try await h.engine.progress(sessionID: session.id))
+            #expect(progress.steps.map(\.attempt) == [2, 2, 2, 2])
+            #expect(progress.percentDone == 100)
+            #expect(h.checkRuns(sha: sha1).values.allSatisfy { $0.count == 1 && $0.first?.conclusion == "success" })
         }
     }
 
