@@ -30,6 +30,8 @@ public final class Application: Sendable {
     public let metrics = MetricsRegistry()
     private let accepting = Atomic<Bool>(true)
     private let running = Mutex<Running?>(nil)
+    /// The GitHub App client the engine uses, for `/metrics` (request counts, rate limits).
+    let gitHubClient = Mutex<GitHubClient?>(nil)
 
     /// The step bodies sessions run (detection and the preview provider).
     private let stepExecutor: any StepExecutor
@@ -169,7 +171,7 @@ public final class Application: Sendable {
         router.add(.get, "/readyz") { _ in await health.readiness() }
         let metricsEndpoint = MetricsEndpoint(
             registry: metrics, adminToken: configuration.adminToken?.revealedValue,
-            isPublic: configuration.metricsPublic, operational: makeOperationalMetrics(client: client, github: { nil }))
+            isPublic: configuration.metricsPublic, operational: makeOperationalMetrics(client: client, github: { [weak self] in self?.gitHubClient.withLock { $0 } }))
         router.add(.get, "/metrics") { await metricsEndpoint.handle($0) }
         addDashboard(to: &router, client: client, actions: nil)
         return router
@@ -210,6 +212,7 @@ public final class Application: Sendable {
         let github = GitHubClient(
             configuration: .init(baseURL: configuration.github.apiURL),
             credentials: GitHubAppCredentials(appID: Int64(appID), privateKey: key), transport: HTTPClient(), logger: logger)
+        gitHubClient.withLock { $0 = github }
         let timeouts = configuration.stepTimeouts
         let engineConfiguration = SessionEngine.Configuration(
             publicURL: configuration.publicURL, mode: SessionMode(rawValue: configuration.mode.rawValue) ?? .auto,
