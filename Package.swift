@@ -44,11 +44,13 @@ let package = Package(
             dependencies: ["Postgres", "PreviewdCrypto", "HTTPTypes", "GitHubWebhooks", "Metrics", "Jobs", "PreviewdLogging"]
         ),
         .target(name: "PreviewdCore", dependencies: ["Postgres", "PreviewdCrypto", "PreviewdLogging"]),
+        .target(name: "Recovery", dependencies: ["GitHubAPI", "Postgres", "Jobs", "PreviewdLogging", "Metrics", "PreviewdCore"]),
         .target(
             name: "PreviewdApp",
             dependencies: [
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
                 "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
+                "Recovery",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
@@ -79,6 +81,13 @@ let package = Package(
         ),
         .testTarget(name: "LocalProviderTests", dependencies: ["LocalProvider", "PreviewModel", "HTTPClient"]),
         .testTarget(name: "FlyProviderTests", dependencies: ["FlyProvider", "PreviewModel", "PreviewdTesting", "HTTPTypes", "HTTPClient"]),
+        .testTarget(
+            name: "RecoveryTests",
+            dependencies: [
+                "Recovery", "Jobs", "PreviewdApp", "PreviewdTesting", "GitHubAPI", "Postgres", "PreviewdCore", "PreviewdCrypto",
+                "PreviewdLogging", "Metrics",
+            ]
+        ),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
     swiftLanguageModes: [.v6]
