@@ -9,14 +9,14 @@ public enum RecoveryError: Error, CustomStringConvertible, Sendable, Equatable {
     /// previewd's database could not be read or written.
     case database(PostgresError)
     /// The sweep was asked to look back further than GitHub keeps deliveries redeliverable.
-    case sinceBeyondWindow(since: Date, windowStart: Date)
+    case lookbackBeyondWindow(lookback: Duration, window: Duration)
 
     public var description: String {
         switch self {
         case .database(let error):
             "cannot check missed deliveries against previewd's database: \(error)"
-        case .sinceBeyondWindow(let since, let windowStart):
-            "cannot look back to \(RedeliveryReport.format(since)): GitHub only redelivers deliveries made since \(RedeliveryReport.format(windowStart))"
+        case .lookbackBeyondWindow(let lookback, let window):
+            "cannot look back \(lookback.components.seconds) s: GitHub only redelivers deliveries of the last \(window.components.seconds) s"
         }
     }
 }
@@ -84,16 +84,17 @@ public final class RedeliverySweeper: Sendable {
         metrics?.describe("previewd_missed_deliveries", type: .gauge, help: "Webhook deliveries previewd never stored, as of the last sweep.")
     }
 
-    /// Runs one sweep over deliveries made since `since` (default: the whole window); with `dryRun` nothing
+    /// Runs one sweep over deliveries of the last `lookback` (default: the whole window); with `dryRun` nothing
     /// is requested or recorded.
     ///
     /// Throws ``RecoveryError`` when the database cannot be used, and `CancellationError`; GitHub failures
     /// are in the report (``RedeliveryReport/isPartial``).
-    public func sweep(since: Date? = nil, dryRun: Bool = false) async throws -> RedeliveryReport {
+    public func sweep(lookback: Duration? = nil, dryRun: Bool = false) async throws -> RedeliveryReport {
         let startedAt = now()
-        let windowStart = startedAt.addingTimeInterval(-configuration.window.seconds)
-        if let since, since < windowStart { throw RecoveryError.sinceBeyondWindow(since: since, windowStart: windowStart) }
-        let bound = since ?? windowStart
+        if let lookback, lookback > Configuration.gitHubRedeliveryWindow {
+            throw RecoveryError.lookbackBeyondWindow(lookback: lookback, window: Configuration.gitHubRedeliveryWindow)
+        }
+        let bound = startedAt.addingTimeInterval(-(lookback ?? configuration.window).seconds)
 
         // 1. GitHub's side: every attempt since `bound`, newest first.
         var listed: [WebhookDelivery] = []
