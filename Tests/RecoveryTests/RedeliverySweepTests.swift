@@ -1,7 +1,7 @@
 import Foundation
 import GitHubAPI
 import PreviewdTesting
-import Recovery
+@testable import Recovery
 import Testing
 
 @Suite("Redelivery sweep against the fake GitHub and a real PostgreSQL")
@@ -242,6 +242,33 @@ struct RedeliverySweepTests {
                 let outcomes = reports.compactMap { Harness.outcomes($0)[guid] }
                 #expect(outcomes.filter { $0 == .redelivered(request: 1) }.count == 1, "\(outcomes)")
             }
+        }
+    }
+
+    @Test("when two sweeps decide to ask for the same GUID, only the first claim wins; a refused request is undone")
+    func claimRace() async throws {
+        try await withHarness { h in
+            let guid = h.deliver(status: 503)
+            let group = try #require(DeliveryAttempts.group(try await h.github.listWebhookDeliveries().deliveries).first)
+            let store = RedeliveryStore(client: h.database)
+            let now = h.clock.now
+            let cutoff = now.addingTimeInterval(-1_800)
+            #expect(try await store.claim(group, deliveryID: group.newest.id, at: now, pendingBefore: cutoff, maxRequests: 3))
+            #expect(try await !store.claim(group, deliveryID: group.newest.id, at: now, pendingBefore: cutoff, maxRequests: 3))
+            #expect(try await h.request(guid)?.attempts == 1)
+
+            // Half an hour later a claim succeeds again, and undoing it restores the earlier request.
+            let later = now.addingTimeInterval(1_800)
+            #expect(try await store.claim(group, deliveryID: 9, at: later, pendingBefore: now, maxRequests: 3))
+            #expect(try await h.request(guid)?.attempts == 2)
+            let previous = RedeliveryRequestRecord(guid: guid, deliveryID: group.newest.id, requestedAt: now, attempts: 1)
+            try await store.unclaim(guid: guid, claimedAt: later, previous: previous)
+            let row = try await h.request(guid)
+            #expect(row?.attempts == 1 && row?.deliveryID == group.newest.id)
+
+            // At the cap, no claim succeeds however old the last request is.
+            try await h.database.execute("UPDATE redelivery_requests SET attempts = 3 WHERE guid = \(guid)")
+            #expect(try await !store.claim(group, deliveryID: 9, at: later.addingTimeInterval(86_400), pendingBefore: later, maxRequests: 3))
         }
     }
 }
