@@ -44,6 +44,7 @@ let package = Package(
             dependencies: ["Postgres", "PreviewdCrypto", "HTTPTypes", "GitHubWebhooks", "Metrics", "Jobs", "PreviewdLogging"]
         ),
         .target(name: "PreviewdCore", dependencies: ["Postgres", "PreviewdCrypto", "PreviewdLogging"]),
+        .target(name: "Recovery", dependencies: ["GitHubAPI", "Postgres", "Jobs", "PreviewdLogging", "Metrics", "PreviewdCore"]),
         .target(
             name: "SessionEngine",
             dependencies: ["PreviewModel", "Postgres", "Jobs", "Intake", "GitHubAPI", "GitHubWebhooks", "PreviewdLogging"]
@@ -54,6 +55,7 @@ let package = Package(
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
                 "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
                 "SessionEngine", "PreviewModel",
+                "Recovery",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
@@ -91,6 +93,13 @@ let package = Package(
         ),
         .testTarget(name: "LocalProviderTests", dependencies: ["LocalProvider", "PreviewModel", "HTTPClient"]),
         .testTarget(name: "FlyProviderTests", dependencies: ["FlyProvider", "PreviewModel", "PreviewdTesting", "HTTPTypes", "HTTPClient"]),
+        .testTarget(
+            name: "RecoveryTests",
+            dependencies: [
+                "Recovery", "Jobs", "PreviewdApp", "PreviewdTesting", "GitHubAPI", "Postgres", "PreviewdCore", "PreviewdCrypto",
+                "PreviewdLogging", "Metrics",
+            ]
+        ),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
     swiftLanguageModes: [.v6]

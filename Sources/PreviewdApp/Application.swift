@@ -23,6 +23,7 @@ public final class Application: Sendable {
         var listener: PostgresListener
         var workerTask: Task<Void, Never>
         var embedded: EmbeddedPostgres?
+        var redeliveryTask: Task<Void, Never>?
     }
 
     public let configuration: PreviewdConfiguration
@@ -105,8 +106,11 @@ public final class Application: Sendable {
             let worker = makeWorker(client: client, listener: listener)
             let workers = configuration.jobs.workers
             let workerTask = Task { if workers > 0 { await worker.run() } }
+            let redeliveryTask = startRedeliverySweeps(client: client, database: database)
             running.withLock {
-                $0 = Running(server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded)
+                $0 = Running(
+                    server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded,
+                    redeliveryTask: redeliveryTask)
             }
             logger.info("previewd is listening", [
                 "http.host": configuration.host, "http.port": "\(server.boundPort ?? configuration.port)",
@@ -127,7 +131,9 @@ public final class Application: Sendable {
         logger.info("shutting down", ["deadline_s": "\(deadline.components.seconds)"])
         await state.server.shutdown(deadline: deadline)
         state.workerTask.cancel()
+        state.redeliveryTask?.cancel()
         await state.workerTask.value
+        await state.redeliveryTask?.value
         state.listener.stop()
         state.client.close()
         if let embedded = state.embedded {

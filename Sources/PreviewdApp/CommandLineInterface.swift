@@ -4,6 +4,8 @@ public enum PreviewdCommand: Equatable, Sendable {
     case serve
     /// Apply database migrations and exit.
     case migrate
+    /// Ask GitHub to redeliver webhook deliveries previewd missed, print what was done, and exit.
+    case redeliver(RedeliverOptions)
     /// Print the version and exit.
     case version
     /// Print usage and exit.
@@ -30,6 +32,9 @@ public enum CommandLineInterface {
         Commands:
           serve     Run the service: webhook intake, workers, dashboard (default).
           migrate   Apply database migrations and exit.
+          redeliver [--since 6h] [--dry-run] [--all]
+                    Ask GitHub to redeliver webhook deliveries previewd missed
+                    (default: the last 3d, GitHub's redelivery window).
           version   Print the version and exit.
           help      Show this help (also -h, --help).
 
@@ -44,6 +49,7 @@ public enum CommandLineInterface {
         switch first {
         case "serve": command = .serve
         case "migrate": command = .migrate
+        case "redeliver": return .redeliver(try RedeliverOptions.parse(Array(arguments.dropFirst())))
         case "version", "--version", "-V": command = .version
         case "help", "--help", "-h": command = .help
         default:
