@@ -38,6 +38,13 @@ let package = Package(
         .target(name: "Detection", dependencies: ["PreviewModel", "YAML"]),
         .target(name: "LocalProvider", dependencies: ["PreviewModel", "PreviewdLogging", "HTTPTypes", "HTTPClient"]),
         .target(name: "FlyProvider", dependencies: ["PreviewModel", "HTTPTypes", "PreviewdLogging"]),
+        .target(
+            name: "PreviewSteps",
+            dependencies: [
+                "Detection", "GitHubAPI", "PreviewModel", "SessionEngine", "LocalProvider", "FlyProvider", "HTTPTypes",
+                "PreviewdLogging",
+            ]
+        ),
         .target(name: "Jobs", dependencies: ["Postgres", "PreviewdLogging"]),
         .target(
             name: "Intake",
@@ -91,6 +98,10 @@ let package = Package(
         ),
         .testTarget(name: "LocalProviderTests", dependencies: ["LocalProvider", "PreviewModel", "HTTPClient"]),
         .testTarget(name: "FlyProviderTests", dependencies: ["FlyProvider", "PreviewModel", "PreviewdTesting", "HTTPTypes", "HTTPClient"]),
+        .testTarget(
+            name: "PreviewStepsTests",
+            dependencies: ["PreviewSteps", "PreviewModel", "SessionEngine", "GitHubAPI", "PreviewdTesting", "PreviewdCrypto", "PreviewdLogging"]
+        ),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
     swiftLanguageModes: [.v6]
