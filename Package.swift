@@ -38,6 +38,13 @@ let package = Package(
         .target(name: "Detection", dependencies: ["PreviewModel", "YAML"]),
         .target(name: "LocalProvider", dependencies: ["PreviewModel", "PreviewdLogging", "HTTPTypes", "HTTPClient"]),
         .target(name: "FlyProvider", dependencies: ["PreviewModel", "HTTPTypes", "PreviewdLogging"]),
+        .target(
+            name: "PreviewSteps",
+            dependencies: [
+                "Detection", "GitHubAPI", "PreviewModel", "SessionEngine", "LocalProvider", "FlyProvider", "HTTPTypes",
+                "PreviewdLogging",
+            ]
+        ),
         .target(name: "Jobs", dependencies: ["Postgres", "PreviewdLogging"]),
         .target(
             name: "Intake",
@@ -99,6 +106,8 @@ let package = Package(
                 "Recovery", "Jobs", "PreviewdApp", "PreviewdTesting", "GitHubAPI", "Postgres", "PreviewdCore", "PreviewdCrypto",
                 "PreviewdLogging", "Metrics",
             ]
+            name: "PreviewStepsTests",
+            dependencies: ["PreviewSteps", "PreviewModel", "SessionEngine", "GitHubAPI", "PreviewdTesting", "PreviewdCrypto", "PreviewdLogging"]
         ),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],
