@@ -106,6 +106,8 @@ let package = Package(
                 "Recovery", "Jobs", "PreviewdApp", "PreviewdTesting", "GitHubAPI", "Postgres", "PreviewdCore", "PreviewdCrypto",
                 "PreviewdLogging", "Metrics",
             ]
+        ),
+        .testTarget(
             name: "PreviewStepsTests",
             dependencies: ["PreviewSteps", "PreviewModel", "SessionEngine", "GitHubAPI", "PreviewdTesting", "PreviewdCrypto", "PreviewdLogging"]
         ),
