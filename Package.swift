@@ -62,7 +62,7 @@ let package = Package(
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
                 "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
                 "SessionEngine", "PreviewModel",
-                "Recovery",
+                "Recovery", "PreviewSteps", "LocalProvider", "FlyProvider",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
