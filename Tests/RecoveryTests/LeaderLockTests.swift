@@ -90,7 +90,8 @@ struct LeaderLockTests {
                 try await group.waitForAll()
             }
             #expect(overlap.most == 1)
-            #expect(overlap.runs >= 25)
+            // How many rounds win depends on scheduling; that some do, and never two at once, does not.
+            #expect(overlap.runs > 0)
         }
     }
 
