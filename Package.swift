@@ -38,12 +38,20 @@ let package = Package(
         .target(name: "Detection", dependencies: ["PreviewModel", "YAML"]),
         .target(name: "LocalProvider", dependencies: ["PreviewModel", "PreviewdLogging", "HTTPTypes", "HTTPClient"]),
         .target(name: "FlyProvider", dependencies: ["PreviewModel", "HTTPTypes", "PreviewdLogging"]),
+        .target(
+            name: "PreviewSteps",
+            dependencies: [
+                "Detection", "GitHubAPI", "PreviewModel", "SessionEngine", "LocalProvider", "FlyProvider", "HTTPTypes",
+                "PreviewdLogging",
+            ]
+        ),
         .target(name: "Jobs", dependencies: ["Postgres", "PreviewdLogging"]),
         .target(
             name: "Intake",
             dependencies: ["Postgres", "PreviewdCrypto", "HTTPTypes", "GitHubWebhooks", "Metrics", "Jobs", "PreviewdLogging"]
         ),
         .target(name: "PreviewdCore", dependencies: ["Postgres", "PreviewdCrypto", "PreviewdLogging"]),
+        .target(name: "Recovery", dependencies: ["GitHubAPI", "Postgres", "Jobs", "PreviewdLogging", "Metrics", "PreviewdCore"]),
         .target(
             name: "SessionEngine",
             dependencies: ["PreviewModel", "Postgres", "Jobs", "Intake", "GitHubAPI", "GitHubWebhooks", "PreviewdLogging"]
@@ -61,6 +69,7 @@ let package = Package(
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
                 "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
                 "SessionEngine", "PreviewModel", "Dashboard",
+                "Recovery", "PreviewSteps", "LocalProvider", "FlyProvider",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),
@@ -104,6 +113,17 @@ let package = Package(
                 "Dashboard", "SessionEngine", "PreviewModel", "PreviewdTesting", "Postgres", "HTTPTypes", "HTTPServer", "HTTPClient",
                 "Metrics", "PreviewdCrypto", "PreviewdLogging", "GitHubAPI", "PreviewdCore",
             ]
+        ),
+        .testTarget(
+            name: "RecoveryTests",
+            dependencies: [
+                "Recovery", "Jobs", "PreviewdApp", "PreviewdTesting", "GitHubAPI", "Postgres", "PreviewdCore", "PreviewdCrypto",
+                "PreviewdLogging", "Metrics",
+            ]
+        ),
+        .testTarget(
+            name: "PreviewStepsTests",
+            dependencies: ["PreviewSteps", "PreviewModel", "SessionEngine", "GitHubAPI", "PreviewdTesting", "PreviewdCrypto", "PreviewdLogging"]
         ),
         .testTarget(name: "PreviewdAppTests", dependencies: ["PreviewdApp", "PreviewdTesting", "HTTPClient", "HTTPTypes", "Postgres", "PreviewdCrypto"]),
     ],

@@ -23,6 +23,7 @@ public final class Application: Sendable {
         var listener: PostgresListener
         var workerTask: Task<Void, Never>
         var embedded: EmbeddedPostgres?
+        var redeliveryTask: Task<Void, Never>?
     }
 
     public let configuration: PreviewdConfiguration
@@ -33,14 +34,14 @@ public final class Application: Sendable {
     /// The GitHub App client the engine uses, for `/metrics` (request counts, rate limits).
     let gitHubClient = Mutex<GitHubClient?>(nil)
 
-    /// The step bodies sessions run (detection and the preview provider).
-    private let stepExecutor: any StepExecutor
+    /// Step bodies given by the caller (tests); otherwise detection through GitHub and the configured provider.
+    private let injectedStepExecutor: (any StepExecutor)?
 
-    /// - Parameter stepExecutor: the step bodies; without them every step fails saying none are configured.
+    /// - Parameter stepExecutor: replaces the real step bodies (detection through GitHub and the preview provider).
     public init(configuration: PreviewdConfiguration, logger: Logger, stepExecutor: (any StepExecutor)? = nil) {
         self.configuration = configuration
         self.logger = logger
-        self.stepExecutor = stepExecutor ?? UnconfiguredStepExecutor()
+        self.injectedStepExecutor = stepExecutor
     }
 
     /// The port the HTTP server listens on once started.
@@ -104,11 +105,14 @@ public final class Application: Sendable {
             try server.start()
 
             let listener = PostgresListener(configuration: database, logger: logger)
-            let worker = makeWorker(client: client, listener: listener)
+            let worker = try makeWorker(client: client, listener: listener)
             let workers = configuration.jobs.workers
             let workerTask = Task { if workers > 0 { await worker.run() } }
+            let redeliveryTask = startRedeliverySweeps(client: client, database: database)
             running.withLock {
-                $0 = Running(server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded)
+                $0 = Running(
+                    server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded,
+                    redeliveryTask: redeliveryTask)
             }
             logger.info("previewd is listening", [
                 "http.host": configuration.host, "http.port": "\(server.boundPort ?? configuration.port)",
@@ -129,7 +133,9 @@ public final class Application: Sendable {
         logger.info("shutting down", ["deadline_s": "\(deadline.components.seconds)"])
         await state.server.shutdown(deadline: deadline)
         state.workerTask.cancel()
+        state.redeliveryTask?.cancel()
         await state.workerTask.value
+        await state.redeliveryTask?.value
         state.listener.stop()
         state.client.close()
         if let embedded = state.embedded {
@@ -177,8 +183,8 @@ public final class Application: Sendable {
         return router
     }
 
-    private func makeWorker(client: PostgresClient, listener: PostgresListener) -> JobWorker {
-        let engine = makeSessionEngine(client: client)
+    private func makeWorker(client: PostgresClient, listener: PostgresListener) throws -> JobWorker {
+        let engine = try makeSessionEngine(client: client)
         let processor = DeliveryProcessor(client: client, sessions: engine, logger: logger)
         var handlers = engine?.jobHandlers ?? [:]
         handlers[DeliveryStore.processJobKind] = { try await processor.handle($0) }
@@ -204,7 +210,7 @@ public final class Application: Sendable {
     }
 
     /// The session engine, when the GitHub App is configured (it reports everything through the App).
-    private func makeSessionEngine(client: PostgresClient) -> SessionEngine? {
+    private func makeSessionEngine(client: PostgresClient) throws -> SessionEngine? {
         guard let appID = configuration.github.appID, let key = configuration.github.privateKey else {
             logger.warning("GITHUB_APP_ID or the App's private key is missing: deliveries are stored but no session runs")
             return nil
@@ -220,6 +226,7 @@ public final class Application: Sendable {
                 .detect: Int(timeouts.detect.components.seconds), .allocate: Int(timeouts.allocate.components.seconds),
                 .configure: Int(timeouts.configure.components.seconds), .boot: Int(timeouts.boot.components.seconds),
             ])
-        return SessionEngine(client: client, github: github, executor: stepExecutor, configuration: engineConfiguration, logger: logger)
+        let executor = try injectedStepExecutor ?? makeStepExecutor(github: github)
+        return SessionEngine(client: client, github: github, executor: executor, configuration: engineConfiguration, logger: logger)
     }
 }

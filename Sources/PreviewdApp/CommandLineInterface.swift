@@ -4,6 +4,8 @@ public enum PreviewdCommand: Equatable, Sendable {
     case serve
     /// Apply database migrations and exit.
     case migrate
+    /// Ask GitHub to redeliver webhook deliveries previewd missed, print what was done, and exit.
+    case redeliver(RedeliverOptions)
     /// Print the version and exit.
     case version
     /// Print usage and exit.
@@ -51,6 +53,9 @@ public enum CommandLineInterface {
         Commands:
           serve     Run the service: webhook intake, workers, dashboard (default).
           migrate   Apply database migrations and exit.
+          redeliver [--since 6h] [--dry-run] [--all]
+                    Ask GitHub to redeliver webhook deliveries previewd missed
+                    (default: the last 3d, GitHub's redelivery window).
           sessions  List sessions, newest first (read-only).
                     Options: --repository OWNER/NAME, --branch NAME, --state active|destroying|destroyed,
                     --page N, --per-page N (at most 100).
@@ -70,6 +75,7 @@ public enum CommandLineInterface {
         switch first {
         case "serve": command = .serve
         case "migrate": command = .migrate
+        case "redeliver": return .redeliver(try RedeliverOptions.parse(Array(arguments.dropFirst())))
         case "version", "--version", "-V": command = .version
         case "help", "--help", "-h": command = .help
         case "sessions": return .sessions(try parseSessionOptions(Array(arguments.dropFirst())))

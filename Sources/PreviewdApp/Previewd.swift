@@ -21,7 +21,7 @@ public enum Previewd {
         case .version:
             print("previewd \(PreviewdVersion.current)")
             return 0
-        case .serve, .migrate, .sessions, .logs:
+        case .serve, .migrate, .redeliver, .sessions, .logs:
             break
         }
         let configuration: PreviewdConfiguration
@@ -42,6 +42,9 @@ public enum Previewd {
             if command == .migrate {
                 try await application.runMigrations()
                 return 0
+            }
+            if case .redeliver(let options) = command {
+                return await application.runRedeliver(options) { print($0, terminator: "") }
             }
             let signals = ShutdownSignal()
             logger.info("starting previewd", configuration.redactedSummary)

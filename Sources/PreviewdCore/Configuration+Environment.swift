@@ -18,6 +18,7 @@ extension PreviewdConfiguration {
         public static let allowLocalClone = "PREVIEWD_ALLOW_LOCAL_CLONE"
         public static let metricsPublic = "PREVIEWD_METRICS_PUBLIC"
         public static let workers = "PREVIEWD_WORKERS"
+        public static let redeliveryInterval = "PREVIEWD_REDELIVERY_INTERVAL"
         public static let webhookSecret = "GITHUB_WEBHOOK_SECRET"
         public static let appID = "GITHUB_APP_ID"
         public static let privateKey = "GITHUB_PRIVATE_KEY"
@@ -100,6 +101,9 @@ extension PreviewdConfiguration {
         let workers = try value(Variable.workers).map { raw throws(ConfigurationError) in
             try Parse.integer(raw, name: Variable.workers, in: 0...256, expected: "an integer from 0 (take webhooks only) to 256")
         } ?? defaults.jobsWorkers
+        let redeliveryInterval = try value(Variable.redeliveryInterval).map { raw throws(ConfigurationError) in
+            try Parse.interval(raw, name: Variable.redeliveryInterval)
+        } ?? defaults.recoveryIntervalSeconds
         let metricsPublic = try value(Variable.metricsPublic).map { raw throws(ConfigurationError) in
             try Parse.bool(raw, name: Variable.metricsPublic)
         } ?? false
@@ -149,7 +153,8 @@ extension PreviewdConfiguration {
             http: HTTP(maxBodyBytes: defaults.httpMaxBodyBytes, connectionTimeoutSeconds: defaults.httpConnectionTimeoutSeconds,
                        threads: defaults.httpThreads, maxConnections: defaults.httpMaxConnections),
             jobs: Jobs(leaseSeconds: defaults.jobsLeaseSeconds, workers: workers),
-            intake: Intake(maxPayloadBytes: defaults.intakeMaxPayloadBytes)
+            intake: Intake(maxPayloadBytes: defaults.intakeMaxPayloadBytes),
+            recovery: Recovery(redeliveryInterval: redeliveryInterval == 0 ? nil : .seconds(redeliveryInterval))
         )
     }
 
@@ -222,6 +227,7 @@ struct Defaults: Equatable {
     var jobsLeaseSeconds = 60
     var jobsWorkers = 4
     var intakeMaxPayloadBytes = 26_214_400
+    var recoveryIntervalSeconds = 600
 
     /// Must stay identical to `config/previewd.json`; a test checks this.
     static let builtIn = Defaults()
@@ -234,7 +240,7 @@ struct Defaults: Equatable {
             && lhs.httpMaxBodyBytes == rhs.httpMaxBodyBytes && lhs.httpConnectionTimeoutSeconds == rhs.httpConnectionTimeoutSeconds
             && lhs.httpThreads == rhs.httpThreads && lhs.httpMaxConnections == rhs.httpMaxConnections
             && lhs.databaseMaxConnections == rhs.databaseMaxConnections && lhs.jobsLeaseSeconds == rhs.jobsLeaseSeconds && lhs.jobsWorkers == rhs.jobsWorkers
-            && lhs.intakeMaxPayloadBytes == rhs.intakeMaxPayloadBytes
+            && lhs.intakeMaxPayloadBytes == rhs.intakeMaxPayloadBytes && lhs.recoveryIntervalSeconds == rhs.recoveryIntervalSeconds
     }
 
     /// Overlays the keys present in `file`, validating each under its JSON key path.
@@ -286,6 +292,11 @@ struct Defaults: Equatable {
             }
         }
         if let value = try positive(file.intake?.maxPayloadBytes, "intake.maxPayloadBytes") { intakeMaxPayloadBytes = value }
+        if let value = file.recovery?.intervalSeconds {
+            recoveryIntervalSeconds = try check { () throws(ConfigurationError) in
+                try Parse.integer(String(value), name: "recovery.intervalSeconds", in: 0...604_800, expected: "a number of seconds from 0 (sweep off) to 604800")
+            }
+        }
     }
 }
 
@@ -297,6 +308,16 @@ enum Parse {
             throw .invalidValue(name: name, expected: description, got: raw)
         }
         return value
+    }
+
+    /// Seconds, or a number with `s`, `m`, `h` or `d` (`600`, `10m`, `1h`); `0` means off.
+    static func interval(_ raw: String, name: String) throws(ConfigurationError) -> Int {
+        let expected = "a number of seconds or a duration such as 600, 10m or 1h (0 turns the periodic sweep off), at most 7d"
+        if raw == "0" { return 0 }
+        guard let duration = DurationText.parse(raw), duration <= .seconds(604_800) else {
+            throw .invalidValue(name: name, expected: expected, got: raw)
+        }
+        return Int(duration.components.seconds)
     }
 
     static func bool(_ raw: String, name: String) throws(ConfigurationError) -> Bool {

@@ -87,6 +87,17 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
         public var maxPayloadBytes: Int
     }
 
+    /// Recovery of webhook deliveries previewd missed.
+    public struct Recovery: Sendable, Equatable {
+        /// Time between sweeps for missed deliveries (`recovery.intervalSeconds`, `PREVIEWD_REDELIVERY_INTERVAL`);
+        /// `nil` turns the periodic sweep off (`previewd redeliver` still works).
+        public var redeliveryInterval: Duration?
+
+        public init(redeliveryInterval: Duration?) {
+            self.redeliveryInterval = redeliveryInterval
+        }
+    }
+
     /// `PORT`.
     public var port: Int
     /// `HOST`: the address to listen on.
@@ -116,6 +127,7 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
     public var http: HTTP
     public var jobs: Jobs
     public var intake: Intake
+    public var recovery: Recovery
 
     /// The effective configuration with every secret replaced by whether it is set, for the start-up log.
     public var redactedSummary: [String: String] {
@@ -152,6 +164,7 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
             "jobs.lease_seconds": String(jobs.leaseSeconds),
             "jobs.workers": String(jobs.workers),
             "intake.max_payload_bytes": String(intake.maxPayloadBytes),
+            "recovery.interval_seconds": recovery.redeliveryInterval.map { String($0.components.seconds) } ?? "0 (periodic sweep off)",
         ]
     }
 

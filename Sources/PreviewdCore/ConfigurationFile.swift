@@ -19,10 +19,11 @@ struct ConfigurationFile: Decodable, Equatable {
     var database: Database?
     var jobs: Jobs?
     var intake: Intake?
+    var recovery: Recovery?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case port, host, dataDirectory, logLevel, publicURL, mode, provider, allowLocalClone
-        case github, fly, steps, http, database, jobs, intake
+        case github, fly, steps, http, database, jobs, intake, recovery
     }
 
     init(from decoder: any Decoder) throws {
@@ -42,6 +43,7 @@ struct ConfigurationFile: Decodable, Equatable {
         database = try c.decodeIfPresent(Database.self, forKey: .database)
         jobs = try c.decodeIfPresent(Jobs.self, forKey: .jobs)
         intake = try c.decodeIfPresent(Intake.self, forKey: .intake)
+        recovery = try c.decodeIfPresent(Recovery.self, forKey: .recovery)
     }
 
     struct GitHub: Decodable, Equatable {
@@ -131,6 +133,15 @@ struct ConfigurationFile: Decodable, Equatable {
         init(from decoder: any Decoder) throws {
             let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
             maxPayloadBytes = try c.decodeIfPresent(Int.self, forKey: .maxPayloadBytes)
+        }
+    }
+
+    struct Recovery: Decodable, Equatable {
+        var intervalSeconds: Int?
+        enum CodingKeys: String, CodingKey, CaseIterable { case intervalSeconds }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
+            intervalSeconds = try c.decodeIfPresent(Int.self, forKey: .intervalSeconds)
         }
     }
 

@@ -120,15 +120,27 @@ public final class FakeGitHub: HTTPTransport, Sendable {
     }
 
     /// Adds a webhook delivery to the App's delivery log; returns its id. Newest deliveries list first.
+    /// - Parameters:
+    ///   - guid: the `X-GitHub-Delivery`; pass the GUID of an earlier entry to add another attempt of the same
+    ///     delivery (GitHub lists each attempt as an entry of its own). A fresh GUID if `nil`.
+    ///   - redelivery: whether GitHub marks this attempt as a redelivery.
     @discardableResult
-    public func addWebhookDelivery(event: String, action: String? = nil, statusCode: Int = 200, payload: JSONValue = [:], installationID: Int64? = nil) -> Int64 {
+    public func addWebhookDelivery(
+        event: String, action: String? = nil, statusCode: Int = 200, payload: JSONValue = [:], installationID: Int64? = nil,
+        guid: String? = nil, redelivery: Bool = false
+    ) -> Int64 {
         state.withLock { state in
             let id = state.nextID()
             state.deliveries.append(DeliveryState(
-                id: id, guid: UUID().uuidString.lowercased(), deliveredAt: now(), redelivery: false, event: event, action: action,
+                id: id, guid: guid ?? UUID().uuidString.lowercased(), deliveredAt: now(), redelivery: redelivery, event: event, action: action,
                 statusCode: statusCode, payload: payload, installationID: installationID))
             return id
         }
+    }
+
+    /// The GUID (`X-GitHub-Delivery`) of the delivery log entry `id`.
+    public func webhookDeliveryGUID(id: Int64) -> String? {
+        state.withLock { state in state.deliveries.first { $0.id == id }?.guid }
     }
 
     /// Forgets every issued installation token, so the next call with one gets a 401.
