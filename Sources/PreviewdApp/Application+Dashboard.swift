@@ -34,7 +34,7 @@ extension Application {
 
     /// The metrics `/metrics` computes when scraped, next to the registry's own.
     func makeOperationalMetrics(client: PostgresClient, github: @escaping @Sendable () -> GitHubClient?) -> OperationalMetrics {
-        OperationalMetrics(client: client, github: github, fly: nil)
+        OperationalMetrics(client: client, github: github, fly: configuration.provider == .fly ? flyCalls : nil)
     }
 }
 

@@ -1,3 +1,4 @@
+import Dashboard
 import Foundation
 import GitHubAPI
 import HTTPClient
@@ -33,6 +34,8 @@ public final class Application: Sendable {
     private let running = Mutex<Running?>(nil)
     /// The GitHub App client the engine uses, for `/metrics` (request counts, rate limits).
     let gitHubClient = Mutex<GitHubClient?>(nil)
+    /// Calls to the Fly.io Machines API by status, for `/metrics`.
+    let flyCalls = ExternalCallCounter()
 
     /// Step bodies given by the caller (tests); otherwise detection through GitHub and the configured provider.
     private let injectedStepExecutor: (any StepExecutor)?
