@@ -136,7 +136,8 @@ enum StaticAssets {
         .flash { padding: 10px 14px; border-radius: 6px; margin-bottom: 16px; border: 1px solid; }
         .flash.ok { background: var(--green-bg); border-color: #aceebb; color: var(--green); }
         .flash.problem { background: var(--red-bg); border-color: #ffcecb; color: var(--red); }
-        .narrow { max-width: 520px; }
+        .narrow { max-width: 640px; }
+        .narrow dl.facts { padding: 0 0 12px; grid-template-columns: 130px 1fr; }
         .narrow .panel { padding: 20px; }
         footer { color: var(--muted); font-size: 12px; text-align: center; margin: 32px 0; }
         """#
