@@ -46,6 +46,29 @@ struct DashboardWiringTests {
         }
     }
 
+    @Test("previewd sessions and previewd logs read the database and exit 0; an unknown session exits 1")
+    func commandsRun() async throws {
+        try await TestDatabase.withMigratedDatabase { client, database in
+            let data = FileManager.default.temporaryDirectory.appendingPathComponent("previewd-cli-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: data) }
+            let id: UUID = try await client.query("""
+                INSERT INTO setup_sessions (repository_id, repository_full_name, session_key, branch) VALUES (1, 'octo/app', 'branch:main', 'main')
+                RETURNING id
+                """)[0].decode("id")
+            let run: Int64 = try await client.query("INSERT INTO session_runs (session_id, head_sha) VALUES (\(id), 'abc') RETURNING id")[0].decode("id")
+            try await client.execute("""
+                INSERT INTO session_steps (run_id, session_id, name, position, status, timeout_seconds) VALUES (\(run), \(id), 'detect', 0, 'running', 60)
+                """)
+            let configuration = try ApplicationTests.configuration([
+                "DATABASE_URL": ApplicationTests.databaseURL(database), "PREVIEWD_DATA_DIR": data.path,
+            ])
+            let application = Application(configuration: configuration, logger: Logger(level: .critical))
+            #expect(await application.printSessions(SessionListOptions(repository: "octo/app")) == 0)
+            #expect(await application.printLog(session: String(id.uuidString.lowercased().prefix(8)), step: "detect") == 0)
+            #expect(await application.printLog(session: "ffffffff", step: "detect") == 1)
+        }
+    }
+
     @Test("sessions and logs commands", arguments: [
         (["sessions"], PreviewdCommand.sessions(SessionListOptions())),
         (["sessions", "--repository", "octo/app", "--state=active", "--page", "2"],
