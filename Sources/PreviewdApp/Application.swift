@@ -98,7 +98,8 @@ public final class Application: Sendable {
             let migrations = try MigrationsLocator.locate()
             try await Self.migrate(client: client, directory: migrations, logger: logger)
             let secrets = try webhookSecrets()
-            let router = makeRouter(client: client, secrets: secrets, migrations: migrations)
+            let engine = try makeSessionEngine(client: client)
+            let router = makeRouter(client: client, secrets: secrets, migrations: migrations, engine: engine)
             let server = HTTPServer(
                 configuration: HTTPServer.Configuration(
                     host: configuration.host, port: configuration.port, maxBodyBytes: configuration.http.maxBodyBytes,
@@ -108,7 +109,7 @@ public final class Application: Sendable {
             try server.start()
 
             let listener = PostgresListener(configuration: database, logger: logger)
-            let worker = try makeWorker(client: client, listener: listener)
+            let worker = makeWorker(client: client, listener: listener, engine: engine)
             let workers = configuration.jobs.workers
             let workerTask = Task { if workers > 0 { await worker.run() } }
             let redeliveryTask = startRedeliverySweeps(client: client, database: database)
@@ -168,7 +169,7 @@ public final class Application: Sendable {
         return [secret.revealedValue]
     }
 
-    private func makeRouter(client: PostgresClient, secrets: [String], migrations: URL) -> Router {
+    private func makeRouter(client: PostgresClient, secrets: [String], migrations: URL, engine: SessionEngine?) -> Router {
         var router = Router()
         let intake = WebhookIntake(
             verifier: WebhookSignatureVerifier(secrets: secrets), store: DeliveryStore(client: client), metrics: metrics,
@@ -182,12 +183,13 @@ public final class Application: Sendable {
             registry: metrics, adminToken: configuration.adminToken?.revealedValue,
             isPublic: configuration.metricsPublic, operational: makeOperationalMetrics(client: client, github: { [weak self] in self?.gitHubClient.withLock { $0 } }))
         router.add(.get, "/metrics") { await metricsEndpoint.handle($0) }
-        addDashboard(to: &router, client: client, actions: nil)
+        addDashboard(to: &router, client: client, actions: engine.map { engine in
+            ClosureSessionActionPerformer { try await engine.apply($0, toSession: $1) }
+        })
         return router
     }
 
-    private func makeWorker(client: PostgresClient, listener: PostgresListener) throws -> JobWorker {
-        let engine = try makeSessionEngine(client: client)
+    private func makeWorker(client: PostgresClient, listener: PostgresListener, engine: SessionEngine?) -> JobWorker {
         let processor = DeliveryProcessor(client: client, sessions: engine, logger: logger)
         var handlers = engine?.jobHandlers ?? [:]
         handlers[DeliveryStore.processJobKind] = { try await processor.handle($0) }
