@@ -67,7 +67,7 @@ struct AppManifestSetup: Sendable {
     }
 
     private func page(_ status: Int, _ title: String, _ body: HTML, formAction: String? = nil, headers: [(String, String)] = []) -> HTTPResponse {
-        .page(status, Pages.layout(title: title, signedIn: false, body: body), formAction: formAction, headers: headers)
+        .page(status, Pages.layout(title: title, who: nil, body: body), formAction: formAction, headers: headers)
     }
 
     // MARK: The page

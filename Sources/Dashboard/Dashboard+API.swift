@@ -35,22 +35,32 @@ extension Dashboard {
     }
 
     func apiSessions(_ request: HTTPRequest) async -> HTTPResponse {
+        let viewer: Viewer
+        switch await apiViewer(request) {
+        case .success(let value): viewer = value
+        case .failure(let error): return error.response
+        }
         let filter: SessionFilter
         switch Self.filter(from: request) {
         case .success(let value): filter = value
         case .failure(let error): return Self.apiError(400, error.message)
         }
         do {
-            return Self.json(200, try await store.sessions(filter))
+            return Self.json(200, try await store.sessions(filter, scope: viewer.scope))
         } catch {
             return internalError(error, request)
         }
     }
 
     func apiSession(_ request: HTTPRequest) async -> HTTPResponse {
+        let viewer: Viewer
+        switch await apiViewer(request) {
+        case .success(let value): viewer = value
+        case .failure(let error): return error.response
+        }
         guard let id = Self.sessionID(request) else { return Self.apiError(404, "no session has the id '\(request.pathParameters["id"] ?? "")'") }
         do {
-            guard let detail = try await store.session(id) else { return Self.apiError(404, "no session has the id \(id.uuidString.lowercased())") }
+            guard let detail = try await store.session(id, scope: viewer.scope) else { return Self.apiError(404, "no session has the id \(id.uuidString.lowercased())") }
             return Self.json(200, detail)
         } catch {
             return internalError(error, request)
@@ -60,7 +70,7 @@ extension Dashboard {
     // MARK: Logs
 
     /// The step a logs request names, or the error response.
-    func requestedStep(_ request: HTTPRequest) async throws -> Result<(sessionID: UUID, step: StepView, runID: Int64), HTTPErrorResponse> {
+    func requestedStep(_ request: HTTPRequest, scope: AccessScope) async throws -> Result<(sessionID: UUID, step: StepView, runID: Int64), HTTPErrorResponse> {
         guard let id = Self.sessionID(request) else {
             return .failure(HTTPErrorResponse(404, "no session has the id '\(request.pathParameters["id"] ?? "")'"))
         }
@@ -73,10 +83,10 @@ extension Dashboard {
             guard let value = Int64(run) else { return .failure(HTTPErrorResponse(400, "run must be a run id, got '\(run)'")) }
             runID = value
         }
-        guard try await store.sessionExists(id) else {
+        guard try await store.sessionExists(id, scope: scope) else {
             return .failure(HTTPErrorResponse(404, "no session has the id \(id.uuidString.lowercased())"))
         }
-        guard let (step, stepRun) = try await store.step(session: id, name: name, runID: runID) else {
+        guard let (step, stepRun) = try await store.step(session: id, name: name, runID: runID, scope: scope) else {
             return .failure(HTTPErrorResponse(404, runID == nil ? "the session has no run yet" : "the session has no run \(runID!)"))
         }
         return .success((id, step, stepRun))
@@ -92,9 +102,14 @@ extension Dashboard {
     }
 
     func apiLogs(_ request: HTTPRequest) async -> HTTPResponse {
+        let viewer: Viewer
+        switch await apiViewer(request) {
+        case .success(let value): viewer = value
+        case .failure(let error): return error.response
+        }
         do {
             let found: (sessionID: UUID, step: StepView, runID: Int64)
-            switch try await requestedStep(request) {
+            switch try await requestedStep(request, scope: viewer.scope) {
             case .success(let value): found = value
             case .failure(let error): return Self.apiError(error.status, error.message)
             }
@@ -108,7 +123,7 @@ extension Dashboard {
                 guard let value = Int(text), (1...10_000).contains(value) else { return Self.apiError(400, "limit must be between 1 and 10000, got '\(text)'") }
                 limit = value
             }
-            let lines = try await store.logLines(step: found.step.id, after: after, limit: limit + 1)
+            let lines = try await store.logLines(step: found.step.id, after: after, limit: limit + 1, scope: viewer.scope)
             let log = StepLog(
                 sessionID: found.sessionID, step: found.step, runID: found.runID, lines: Array(lines.prefix(limit)), truncated: lines.count > limit)
             if request.queryValue("format") == "text" {
@@ -123,21 +138,26 @@ extension Dashboard {
     // MARK: Actions
 
     func apiAction(_ request: HTTPRequest) async -> HTTPResponse {
-        switch auth.checkBearer(request) {
-        case .readOnly:
-            return Self.apiError(403, "the API is read-only: set PREVIEWD_ADMIN_TOKEN to allow actions")
-        case .unauthorized:
-            var response = Self.apiError(401, "actions need 'Authorization: Bearer $PREVIEWD_ADMIN_TOKEN'")
-            response.headers["WWW-Authenticate"] = "Bearer realm=\"previewd\""
-            return response
-        case .allowed:
-            break
+        let viewer: Viewer
+        switch await apiViewer(request) {
+        case .success(let value): viewer = value
+        case .failure(let error): return error.response
         }
         guard let id = Self.sessionID(request) else { return Self.apiError(404, "no session has the id '\(request.pathParameters["id"] ?? "")'") }
         guard let action = DashboardAction(rawValue: request.pathParameters["action"] ?? "") else {
             return Self.apiError(404, "unknown action '\(request.pathParameters["action"] ?? "")'; the actions are next, run, retry and destroy")
         }
-        let outcome = await perform(action, on: id, requester: "admin (API)")
+        do {
+            guard try await store.sessionExists(id, scope: viewer.scope) else { return Self.apiError(404, "no session has the id \(id.uuidString.lowercased())") }
+            // A cookie alone must not act through the API: a cross-site form could send it. Users act
+            // through the dashboard's CSRF-protected buttons; automation uses the admin token.
+            guard case .admin(cookie: nil) = viewer else {
+                return Self.apiError(403, "actions through the API need 'Authorization: Bearer $PREVIEWD_ADMIN_TOKEN'; use the dashboard's buttons")
+            }
+        } catch {
+            return internalError(error, request)
+        }
+        let outcome = await perform(action, on: id, requester: "admin (API)", scope: viewer.scope)
         switch outcome {
         case .applied(let detail): return Self.json(202, ActionResult(session: id, action: action.rawValue, outcome: "applied", session_state: detail?.session.state, run_state: detail?.session.runState))
         case .notFound: return Self.apiError(404, "no session has the id \(id.uuidString.lowercased())")
@@ -164,16 +184,16 @@ extension Dashboard {
     }
 
     /// Applies an action through the session engine.
-    func perform(_ action: DashboardAction, on id: UUID, requester: String) async -> ActionOutcome {
+    func perform(_ action: DashboardAction, on id: UUID, requester: String, scope: AccessScope) async -> ActionOutcome {
         do {
-            guard try await store.sessionExists(id) else { return .notFound }
+            guard try await store.sessionExists(id, scope: scope) else { return .notFound }
             guard let actions else {
                 return .unavailable("the session engine is not running (is the GitHub App configured?), so actions cannot be applied")
             }
             let refusals = try await actions.apply(action.event(requester: requester), toSession: id)
             if let reason = refusals.first { return .refused(reason) }
             logger.info("session action applied", ["session.id": id.uuidString.lowercased(), "action": action.rawValue, "requester": requester])
-            return .applied(try await store.session(id))
+            return .applied(try await store.session(id, scope: scope))
         } catch {
             return .failed(error)
         }
@@ -198,13 +218,18 @@ extension Dashboard {
     }
 
     func apiAnalytics(_ request: HTTPRequest) async -> HTTPResponse {
+        let viewer: Viewer
+        switch await apiViewer(request) {
+        case .success(let value): viewer = value
+        case .failure(let error): return error.response
+        }
         let window = request.queryValue("since").flatMap { $0.isEmpty ? nil : $0 } ?? "24h"
         guard let seconds = Self.parseWindow(window) else {
             return Self.apiError(400, "since must be a duration such as 30m, 24h, 7d or 2w (at most a year), got '\(window)'")
         }
         do {
             let current = now()
-            return Self.json(200, try await store.analytics(since: current.addingTimeInterval(-seconds), window: window, now: current))
+            return Self.json(200, try await store.analytics(since: current.addingTimeInterval(-seconds), window: window, now: current, scope: viewer.scope))
         } catch {
             return internalError(error, request)
         }

@@ -10,9 +10,14 @@ extension Dashboard {
     /// `event: status`; when the step has finished and every line was sent, an `event: end` closes the stream.
     /// New lines are found by polling `step_logs` by id every ``Configuration/logPollInterval``.
     func streamLogs(_ request: HTTPRequest) async -> HTTPResponse {
+        let viewer: Viewer
+        switch await apiViewer(request) {
+        case .success(let value): viewer = value
+        case .failure(let error): return error.response
+        }
         let found: (sessionID: UUID, step: StepView, runID: Int64)
         do {
-            switch try await requestedStep(request) {
+            switch try await requestedStep(request, scope: viewer.scope) {
             case .success(let value): found = value
             case .failure(let error): return Self.apiError(error.status, error.message)
             }
@@ -28,7 +33,7 @@ extension Dashboard {
         }
         let (stream, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
         let pump = LogPump(
-            store: store, stepID: found.step.id, after: after, pollInterval: configuration.logPollInterval,
+            store: store, scope: viewer.scope, stepID: found.step.id, after: after, pollInterval: configuration.logPollInterval,
             keepAliveInterval: configuration.keepAliveInterval, logger: logger)
         let task = Task { await pump.run(into: continuation) }
         continuation.onTermination = { _ in task.cancel() }
@@ -45,6 +50,7 @@ extension Dashboard {
 /// Polls one step's log and status and writes them as Server-Sent Events until the step finishes.
 struct LogPump: Sendable {
     let store: DashboardStore
+    let scope: AccessScope
     let stepID: Int64
     let after: Int64
     let pollInterval: Duration
@@ -64,7 +70,7 @@ struct LogPump: Sendable {
             do {
                 // Status first, lines second: a step that was finished before the lines were read has
                 // written all of them, so nothing is lost at the end.
-                guard let step = try await store.step(id: stepID) else {
+                guard let step = try await store.step(id: stepID, scope: scope) else {
                     continuation.yield(Self.event("end", id: nil, json: #"{"status":"gone"}"#))
                     return
                 }
@@ -72,7 +78,7 @@ struct LogPump: Sendable {
                     lastStatus = step.status
                     continuation.yield(Self.event("status", id: nil, json: Self.statusJSON(step)))
                 }
-                let lines = try await store.logLines(step: stepID, after: last, limit: Self.batch)
+                let lines = try await store.logLines(step: stepID, after: last, limit: Self.batch, scope: scope)
                 for line in lines {
                     let data = (try? Dashboard.encoder.encode(line)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
                     continuation.yield(Self.event("log", id: line.id, json: data))

@@ -44,6 +44,10 @@ public final class Dashboard: Sendable {
     let store: DashboardStore
     let actions: (any SessionActionPerformer)?
     let auth: AdminAuthentication
+    /// Sign in with GitHub; `nil` when no client id and secret are configured (then only the admin signs in).
+    let signIn: GitHubSignIn?
+    let signIns: SignInStore
+    let permissions: (any RepositoryPermissions)?
     let setup: AppManifestSetup
     let logger: Logger
     let now: @Sendable () -> Date
@@ -52,10 +56,16 @@ public final class Dashboard: Sendable {
     ///   - actions: the session engine's entry point; `nil` makes every action answer 503.
     ///   - auth: the admin token and the signing key (see ``AdminAuthentication``).
     ///   - transport: how to reach GitHub's API for the manifest conversion.
+    ///   - signIn: sign in with GitHub; `nil` leaves only the admin token.
+    ///   - permissions: who may act on which repository; `nil` lets no GitHub user act.
     public init(
         configuration: Configuration, client: PostgresClient, actions: (any SessionActionPerformer)?, auth: AdminAuthentication,
+        signIn: GitHubSignIn? = nil, permissions: (any RepositoryPermissions)? = nil,
         transport: any HTTPTransport, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.signIn = signIn
+        self.signIns = SignInStore(client: client)
+        self.permissions = permissions
         self.configuration = configuration
         self.store = DashboardStore(client: client)
         self.actions = actions
@@ -80,7 +90,9 @@ public final class Dashboard: Sendable {
         router.add(.post, "/sessions/:id/actions/:action", maxBodyBytes: 64 * 1024) { [self] in await formAction($0) }
         router.add(.get, "/login") { [self] in loginPage($0) }
         router.add(.post, "/login", maxBodyBytes: 64 * 1024) { [self] in login($0) }
-        router.add(.post, "/logout", maxBodyBytes: 64 * 1024) { [self] in logout($0) }
+        router.add(.post, "/logout", maxBodyBytes: 64 * 1024) { [self] in await logout($0) }
+        router.add(.get, "/login/github") { [self] in startGitHubSignIn($0) }
+        router.add(.get, "/login/callback") { [self] in await gitHubCallback($0) }
         router.add(.get, "/static/app.js") { _ in Self.asset(StaticAssets.script, type: "text/javascript; charset=utf-8") }
         router.add(.get, "/static/app.css") { _ in Self.asset(StaticAssets.stylesheet, type: "text/css; charset=utf-8") }
         // GitHub App set-up
@@ -132,7 +144,7 @@ public final class Dashboard: Sendable {
     /// The response for a database failure; the details go to the log with the request.
     func internalError(_ error: any Error, _ request: HTTPRequest, html: Bool = false) -> HTTPResponse {
         logger.error("dashboard request failed", ["http.path": request.path, "error": "\(error)"])
-        if html { return .page(500, Pages.layout(title: "Error", signedIn: false, body: Pages.message("Something went wrong", "previewd could not read its database. The log has the details."))) }
+        if html { return .page(500, Pages.layout(title: "Error", who: nil, body: Pages.message("Something went wrong", "previewd could not read its database. The log has the details."))) }
         return Self.apiError(500, "previewd could not read its database; the log has the details")
     }
 }

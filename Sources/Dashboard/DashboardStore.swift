@@ -5,6 +5,8 @@ import PreviewModel
 /// Read-only queries behind the API, the pages, the metrics and the `previewd sessions`/`logs` commands.
 ///
 /// It never changes a session: actions go through the session engine (``SessionActionPerformer``).
+/// Every query takes an ``AccessScope`` and applies it here, in SQL, so no handler filters on its own:
+/// a row outside the scope is indistinguishable from a missing one.
 public struct DashboardStore: Sendable {
     let client: PostgresClient
 
@@ -41,14 +43,15 @@ public struct DashboardStore: Sendable {
     }
 
     /// One page of sessions matching `filter`, most recently updated first.
-    public func sessions(_ filter: SessionFilter) async throws -> SessionPage {
+    public func sessions(_ filter: SessionFilter, scope: AccessScope) async throws -> SessionPage {
         let perPage = min(max(filter.perPage, 1), 100)
         let page = max(filter.page, 1)
         let offset = (page - 1) * perPage
         let rows = try await client.query("""
             SELECT \(unsafeRaw: Self.summaryColumns), count(*) OVER () AS total
             FROM setup_sessions s \(unsafeRaw: Self.currentRunJoin)
-            WHERE (\(filter.repository)::text IS NULL OR s.repository_full_name = \(filter.repository))
+            WHERE (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
+              AND (\(filter.repository)::text IS NULL OR s.repository_full_name = \(filter.repository))
               AND (\(filter.branch)::text IS NULL OR s.branch = \(filter.branch))
               AND (\(filter.state)::text IS NULL OR s.state = \(filter.state))
             ORDER BY s.updated_at DESC, s.id
@@ -59,7 +62,8 @@ public struct DashboardStore: Sendable {
             // Past the last page: the window function saw no rows, so count separately.
             total = try await client.query("""
                 SELECT count(*) AS total FROM setup_sessions s
-                WHERE (\(filter.repository)::text IS NULL OR s.repository_full_name = \(filter.repository))
+                WHERE (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
+                  AND (\(filter.repository)::text IS NULL OR s.repository_full_name = \(filter.repository))
                   AND (\(filter.branch)::text IS NULL OR s.branch = \(filter.branch))
                   AND (\(filter.state)::text IS NULL OR s.state = \(filter.state))
                 """)[0].decode("total", as: Int.self)
@@ -68,11 +72,11 @@ public struct DashboardStore: Sendable {
     }
 
     /// A session with its current run's steps and every run; `nil` for an unknown id.
-    public func session(_ id: UUID) async throws -> SessionDetail? {
+    public func session(_ id: UUID, scope: AccessScope) async throws -> SessionDetail? {
         try await client.withConnection { connection in
             guard let row = try await connection.query("""
                 SELECT \(unsafeRaw: Self.summaryColumns), s.plan::text AS plan, s.provider, s.expires_at, s.destroyed_at
-                FROM setup_sessions s \(unsafeRaw: Self.currentRunJoin) WHERE s.id = \(id)
+                FROM setup_sessions s \(unsafeRaw: Self.currentRunJoin) WHERE s.id = \(id) AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
                 """).first else { return nil }
             let summary = try Self.summary(row: row)
             let plan = try row.decode("plan", as: String?.self).flatMap(JSONNode.init(parsing:))
@@ -131,25 +135,29 @@ public struct DashboardStore: Sendable {
     // MARK: Steps and logs
 
     /// The step named `name` of the session's run `runID` (its current run when `nil`), with that run's id.
-    public func step(session sessionID: UUID, name: String, runID: Int64? = nil) async throws -> (step: StepView, runID: Int64)? {
+    public func step(session sessionID: UUID, name: String, runID: Int64? = nil, scope: AccessScope) async throws -> (step: StepView, runID: Int64)? {
         guard let row = try await client.query("""
-            SELECT \(unsafeRaw: Self.stepColumns) FROM session_steps st
-            WHERE st.session_id = \(sessionID) AND st.name = \(name)
+            SELECT \(unsafeRaw: Self.stepColumns) FROM session_steps st JOIN setup_sessions s ON s.id = st.session_id
+            WHERE st.session_id = \(sessionID) AND st.name = \(name) AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
               AND st.run_id = coalesce(\(runID), (SELECT max(id) FROM session_runs WHERE session_id = \(sessionID)))
             """).first else { return nil }
         return (try Self.step(row: row), try row.decode("run_id", as: Int64.self))
     }
 
     /// The step with this id, if it still exists.
-    public func step(id: Int64) async throws -> StepView? {
-        try await client.query("SELECT \(unsafeRaw: Self.stepColumns) FROM session_steps st WHERE st.id = \(id)").first.map(Self.step(row:))
+    public func step(id: Int64, scope: AccessScope) async throws -> StepView? {
+        try await client.query("""
+            SELECT \(unsafeRaw: Self.stepColumns) FROM session_steps st JOIN setup_sessions s ON s.id = st.session_id
+            WHERE st.id = \(id) AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
+            """).first.map(Self.step(row:))
     }
 
     /// Log lines of a step with ids above `after`, oldest first, at most `limit`.
-    public func logLines(step stepID: Int64, after: Int64 = 0, limit: Int = 10_000) async throws -> [LogLine] {
+    public func logLines(step stepID: Int64, after: Int64 = 0, limit: Int = 10_000, scope: AccessScope) async throws -> [LogLine] {
         try await client.query("""
-            SELECT id, attempt, stream, line, logged_at FROM step_logs
-            WHERE step_id = \(stepID) AND id > \(after) ORDER BY id LIMIT \(max(limit, 1))
+            SELECT l.id, l.attempt, l.stream, l.line, l.logged_at FROM step_logs l
+            JOIN session_steps st ON st.id = l.step_id JOIN setup_sessions s ON s.id = st.session_id
+            WHERE l.step_id = \(stepID) AND l.id > \(after) AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names))) ORDER BY l.id LIMIT \(max(limit, 1))
             """).map { row in
             LogLine(
                 id: try row.decode("id"), attempt: try row.decode("attempt"), stream: try row.decode("stream"), line: try row.decode("line"),
@@ -158,14 +166,24 @@ public struct DashboardStore: Sendable {
     }
 
     /// Whether a session with this id exists.
-    public func sessionExists(_ id: UUID) async throws -> Bool {
-        try await !client.query("SELECT 1 FROM setup_sessions WHERE id = \(id)").isEmpty
+    public func sessionExists(_ id: UUID, scope: AccessScope) async throws -> Bool {
+        try await !client.query("SELECT 1 FROM setup_sessions s WHERE s.id = \(id) AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))").isEmpty
+    }
+
+    /// The installation and repository of a session in the scope (for the write-permission check).
+    public func sessionOwner(_ id: UUID, scope: AccessScope) async throws -> (installationID: Int64, repository: String)? {
+        guard let row = try await client.query("""
+            SELECT s.installation_id, s.repository_full_name FROM setup_sessions s
+            WHERE s.id = \(id) AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
+            """).first else { return nil }
+        return (try row.decode("installation_id"), try row.decode("repository_full_name"))
     }
 
     // MARK: Analytics
 
     /// Outcomes per step and per repository since `since`, live previews and deliveries.
-    public func analytics(since: Date, window: String, now: Date = Date()) async throws -> Analytics {
+    /// Deliveries are not attributed to repositories, so a scope other than `.all` sees none of them.
+    public func analytics(since: Date, window: String, now: Date = Date(), scope: AccessScope) async throws -> Analytics {
         try await client.withConnection { connection in
             let steps = try await connection.query("""
                 SELECT name,
@@ -174,8 +192,9 @@ public struct DashboardStore: Sendable {
                        count(*) FILTER (WHERE status IN ('failed', 'timed_out')) AS failed,
                        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))
                            FILTER (WHERE status = 'succeeded' AND started_at IS NOT NULL) AS median
-                FROM session_steps
-                WHERE finished_at >= \(since) AND status IN ('succeeded', 'failed', 'timed_out', 'cancelled')
+                FROM session_steps st JOIN setup_sessions s ON s.id = st.session_id
+                WHERE st.finished_at >= \(since) AND st.status IN ('succeeded', 'failed', 'timed_out', 'cancelled')
+                  AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
                 GROUP BY name
                 """)
             var byStep: [String: OutcomeStatistics] = [:]
@@ -194,13 +213,15 @@ public struct DashboardStore: Sendable {
                        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.finished_at - r.created_at))
                            FILTER (WHERE r.state = 'succeeded') AS median
                 FROM session_runs r JOIN setup_sessions s ON s.id = r.session_id
-                WHERE r.finished_at >= \(since) AND r.state IN ('succeeded', 'failed', 'cancelled')
+                WHERE r.finished_at >= \(since) AND r.state IN ('succeeded', 'failed', 'cancelled') AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
                 GROUP BY s.repository_full_name ORDER BY s.repository_full_name
                 """).map { try Self.outcome(row: $0, name: try $0.decode("name")) }
             let live = try await connection.query("""
-                SELECT count(*) AS live FROM setup_sessions WHERE state = 'active' AND preview_url IS NOT NULL
+                SELECT count(*) AS live FROM setup_sessions s WHERE s.state = 'active' AND s.preview_url IS NOT NULL AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
                 """)[0].decode("live", as: Int.self)
-            let deliveries = try await Self.deliveryCounts(since: since, on: connection)
+            let deliveries = scope.isAll
+                ? try await Self.deliveryCounts(since: since, on: connection)
+                : DeliveryCounts(received: 0, processed: 0, ignored: 0, failed: 0, pending: 0)
             return Analytics(
                 window: window, since: since, until: now, steps: stepStatistics, repositories: repositories, livePreviews: live,
                 deliveries: deliveries)
@@ -228,5 +249,38 @@ public struct DashboardStore: Sendable {
         return DeliveryCounts(
             received: try row.decode("received"), processed: try row.decode("processed"), ignored: try row.decode("ignored"),
             failed: try row.decode("failed"), pending: try row.decode("pending"))
+    }
+}
+
+/// Which sessions a request may see: every one (the admin), or those of some repositories (a signed-in user).
+///
+/// ``DashboardStore`` applies it in every query; it is the one place reads are filtered.
+public enum AccessScope: Sendable, Equatable {
+    /// Everything (the admin token, the admin sign-in, the terminal commands).
+    case all
+    /// Sessions of these repositories, by full name (`owner/name`, compared case-insensitively).
+    case repositories(Set<String>)
+
+    /// A scope of these repositories (any case).
+    public static func repositories(named names: some Sequence<String>) -> AccessScope {
+        .repositories(Set(names.map { $0.lowercased() }))
+    }
+
+    var isAll: Bool { if case .all = self { true } else { false } }
+
+    /// The lowercased names bound into `= ANY($n)`; empty for `.all` (then `isAll` short-circuits).
+    var names: [String] {
+        switch self {
+        case .all: []
+        case .repositories(let names): names.map { $0.lowercased() }.sorted()
+        }
+    }
+
+    /// Whether a session of `repository` is in the scope.
+    public func contains(repository: String) -> Bool {
+        switch self {
+        case .all: true
+        case .repositories(let names): names.contains(repository.lowercased())
+        }
     }
 }

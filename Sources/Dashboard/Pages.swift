@@ -4,14 +4,13 @@ import PreviewModel
 /// The dashboard's HTML, built with ``HTML`` so every value from GitHub is escaped.
 enum Pages {
     /// The frame around every page.
-    static func layout(title: String, signedIn: Bool, showSignIn: Bool = false, body: HTML) -> HTML {
+    /// - Parameter who: the signed-in viewer's name, `nil` when nobody is signed in.
+    static func layout(title: String, who: String?, body: HTML) -> HTML {
         let account: HTML
-        if signedIn {
-            account = #"<form method="post" action="/logout"><span class="who">Signed in as admin · </span><button class="link" type="submit">Sign out</button></form>"#
-        } else if showSignIn {
-            account = #"<a class="who" href="/login">Sign in</a>"#
+        if let who {
+            account = "<form method=\"post\" action=\"/logout\"><span class=\"who\">Signed in as \(who) · </span><button class=\"link\" type=\"submit\">Sign out</button></form>"
         } else {
-            account = ""
+            account = #"<a class="who" href="/login">Sign in</a>"#
         }
         return """
             <!doctype html>
@@ -274,14 +273,19 @@ enum Pages {
 
     // MARK: Sign-in
 
-    static func login(next: String, problem: String?, enabled: Bool) -> HTML {
+    static func login(next: String, problem: String?, enabled: Bool, github: Bool) -> HTML {
+        let githubHTML: HTML = github
+            ? "<div class=\"panel\"><p><a class=\"button primary\" href=\"/login/github?next=\(queryEscape(next))\">Sign in with GitHub</a></p><p class=\"subtitle\">You see the previews of the repositories you can read.</p></div>"
+            : ""
         guard enabled else {
-            return message("Actions are off", "No PREVIEWD_ADMIN_TOKEN is set, so the dashboard and the API are read-only.")
+            if github { return "<div class=\"narrow\"><h1>Sign in</h1>\(githubHTML)</div>" }
+            return message("Nobody can sign in", "Set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET to sign in with GitHub, or PREVIEWD_ADMIN_TOKEN for the admin.")
         }
         let problemHTML: HTML = problem.map { "<div class=\"flash problem\">\($0)</div>" } ?? ""
         return """
             <div class="narrow"><h1>Sign in</h1>
-            <p class="subtitle">Enter the admin token (PREVIEWD_ADMIN_TOKEN) to run, retry and destroy previews.</p>
+            \(githubHTML)
+            <p class="subtitle">Operators: enter the admin token (PREVIEWD_ADMIN_TOKEN) to see and do everything.</p>
             \(problemHTML)
             <div class="panel"><form method="post" action="/login">
             <input type="hidden" name="next" value="\(next)">

@@ -54,7 +54,7 @@ public enum TerminalReport {
 extension DashboardStore {
     /// The session whose id is `text` or starts with it (at least 4 characters); `nil` when none or several match.
     public func sessionID(matching text: String) async throws -> UUID? {
-        if let id = UUID(uuidString: text) { return try await sessionExists(id) ? id : nil }
+        if let id = UUID(uuidString: text) { return try await sessionExists(id, scope: .all) ? id : nil }
         let prefix = text.lowercased()
         guard prefix.count >= 4, prefix.allSatisfy({ $0.isHexDigit || $0 == "-" }) else { return nil }
         let rows = try await client.query("SELECT id FROM setup_sessions WHERE id::text LIKE \(prefix + "%") LIMIT 2")
@@ -66,11 +66,11 @@ extension DashboardStore {
     /// The whole log of the step named `step` in the current run of the session `session` (an id or its
     /// first characters); `nil` when no session matches or it has no run yet.
     public func fullLog(sessionMatching session: String, step: String) async throws -> StepLog? {
-        guard let id = try await sessionID(matching: session), let (found, runID) = try await self.step(session: id, name: step) else { return nil }
+        guard let id = try await sessionID(matching: session), let (found, runID) = try await self.step(session: id, name: step, scope: .all) else { return nil }
         var lines: [LogLine] = []
         var after: Int64 = 0
         while true {
-            let batch = try await logLines(step: found.id, after: after, limit: 10_000)
+            let batch = try await logLines(step: found.id, after: after, limit: 10_000, scope: .all)
             lines += batch
             guard let last = batch.last, batch.count == 10_000 else { break }
             after = last.id

@@ -67,7 +67,7 @@ extension Application {
         do {
             let page = try await withReadOnlyDatabase { store in
                 try await store.sessions(SessionFilter(
-                    repository: options.repository, branch: options.branch, state: options.state, page: options.page, perPage: options.perPage))
+                    repository: options.repository, branch: options.branch, state: options.state, page: options.page, perPage: options.perPage), scope: .all)
             }
             print(TerminalReport.sessions(page), terminator: "")
             return 0

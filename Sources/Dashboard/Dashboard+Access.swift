@@ -1,0 +1,110 @@
+import Foundation
+import HTTPTypes
+
+/// Whether a GitHub user may change sessions of a repository (write permission or more).
+///
+/// The composition root answers it through the App's installation (`getCollaboratorPermission`), as for a
+/// `/preview` commenter.
+public protocol RepositoryPermissions: Sendable {
+    /// Whether `login` has write (or admin/maintain) permission on `repository`, asked through `installationID`.
+    func canWrite(login: String, repository: String, installationID: Int64) async throws -> Bool
+}
+
+/// Who is asking.
+enum Viewer: Sendable {
+    /// The admin token (bearer) or the admin sign-in cookie (its value binds the CSRF tokens).
+    case admin(cookie: String?)
+    /// A person signed in with GitHub.
+    case user(UserSignIn)
+
+    /// What the viewer may read; every store query takes it.
+    var scope: AccessScope {
+        switch self {
+        case .admin: .all
+        case .user(let user): .repositories(user.repositories)
+        }
+    }
+
+    /// The cookie the action forms' CSRF tokens are bound to.
+    var csrfCookie: String? {
+        switch self {
+        case .admin(let cookie): cookie
+        case .user(let user): user.cookie
+        }
+    }
+
+    var displayName: String {
+        switch self {
+        case .admin: "admin"
+        case .user(let user): user.login
+        }
+    }
+}
+
+extension Dashboard {
+    enum ViewerCheck {
+        case viewer(Viewer)
+        case anonymous
+        /// Signed in with GitHub, but the repository list is older than the scope lifetime.
+        case stale
+        /// An `Authorization` header with the wrong token.
+        case badToken
+    }
+
+    /// Resolves the request's credentials: bearer admin token, admin cookie, GitHub sign-in cookie.
+    func viewer(_ request: HTTPRequest) async throws -> ViewerCheck {
+        if request.headers["Authorization"] != nil {
+            return auth.checkBearer(request) == .allowed ? .viewer(.admin(cookie: nil)) : .badToken
+        }
+        if let cookie = auth.signedInCookie(request) { return .viewer(.admin(cookie: cookie)) }
+        guard let signIn, let (id, value) = signIn.verifiedCookie(request) else { return .anonymous }
+        let current = now()
+        guard let row = try await signIns.get(id, now: current) else { return .anonymous }
+        if current.timeIntervalSince(row.refreshedAt) > signIn.configuration.scopeLifetime { return .stale }
+        return .viewer(.user(UserSignIn(id: id, login: row.login, repositories: row.repositories, refreshedAt: row.refreshedAt, cookie: value)))
+    }
+
+    /// The viewer of an API request, or the 401 to answer.
+    func apiViewer(_ request: HTTPRequest) async -> Result<Viewer, ResponseError> {
+        let check: ViewerCheck
+        do { check = try await viewer(request) } catch { return .failure(ResponseError(internalError(error, request))) }
+        let message: String
+        switch check {
+        case .viewer(let viewer): return .success(viewer)
+        case .anonymous: message = "sign in with GitHub at /login, or send 'Authorization: Bearer $PREVIEWD_ADMIN_TOKEN'"
+        case .stale: message = "your sign-in needs refreshing: open /login/github"
+        case .badToken: message = "the bearer token is not PREVIEWD_ADMIN_TOKEN"
+        }
+        var response = Self.apiError(401, message)
+        response.headers["WWW-Authenticate"] = "Bearer realm=\"previewd\""
+        return .failure(ResponseError(response))
+    }
+
+    /// The viewer of a page, or the redirect to the sign-in.
+    func pageViewer(_ request: HTTPRequest) async -> Result<Viewer, ResponseError> {
+        let check: ViewerCheck
+        do { check = try await viewer(request) } catch { return .failure(ResponseError(internalError(error, request, html: true))) }
+        let next = Self.safeNext(request.path + (request.query.isEmpty ? "" : "?" + request.query.map { "\(queryEscape($0.name))=\(queryEscape($0.value))" }.joined(separator: "&")))
+        switch check {
+        case .viewer(let viewer): return .success(viewer)
+        case .stale: return .failure(ResponseError(.seeOther("/login/github?next=\(queryEscape(next))")))
+        case .anonymous, .badToken: return .failure(ResponseError(.seeOther("/login?next=\(queryEscape(next))")))
+        }
+    }
+
+    struct ResponseError: Error {
+        var response: HTTPResponse
+        init(_ response: HTTPResponse) { self.response = response }
+    }
+
+    /// Whether `viewer` may act on the session (which it can read): the admin always, a user with write permission.
+    func mayAct(_ viewer: Viewer, on id: UUID) async throws -> Bool {
+        switch viewer {
+        case .admin: return true
+        case .user(let user):
+            guard let permissions, let owner = try await store.sessionOwner(id, scope: viewer.scope) else { return false }
+            return try await permissions.canWrite(login: user.login, repository: owner.repository, installationID: owner.installationID)
+        }
+    }
+}
+
