@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+public import GitHubAPI
 
 /// Whether a GitHub user may change sessions of a repository (write permission or more).
 ///
@@ -108,3 +109,19 @@ extension Dashboard {
     }
 }
 
+
+/// Write permission as GitHub reports it through the App's installation (`getCollaboratorPermission`).
+public struct GitHubRepositoryPermissions: RepositoryPermissions {
+    let github: @Sendable () -> GitHubClient?
+
+    /// - Parameter github: the App's client, `nil` while the App is not configured (then nobody may act).
+    public init(github: @escaping @Sendable () -> GitHubClient?) {
+        self.github = github
+    }
+
+    public func canWrite(login: String, repository: String, installationID: Int64) async throws -> Bool {
+        guard let client = github(), let name = RepositoryName(fullName: repository) else { return false }
+        guard let permission = try await client.installation(installationID).getCollaboratorPermission(in: name, username: login) else { return false }
+        return permission.permission >= .write
+    }
+}

@@ -79,6 +79,9 @@ struct State: Sendable {
     var redeliveries: [Int64] = []
     /// App manifest codes not yet exchanged, with the App each one creates.
     var manifestCodes: [String: JSONValue] = [:]
+    /// OAuth codes not yet exchanged, and the user tokens they became.
+    var oauthCodes: [String: OAuthCodeState] = [:]
+    var userTokens: [String: FakeGitHub.OAuthUser] = [:]
 
     mutating func nextID() -> Int64 {
         nextIdentifier += 1
@@ -140,6 +143,7 @@ extension FakeGitHub {
             request.path = String(request.path.dropFirst(pathPrefix.count))
         }
         if let conversion = manifestConversion(request) { return .response(conversion) }
+        if let answer = userFlow(request) { return .response(answer) }
 
         let check = contract.validateRequest(method: request.method.rawValue, path: request.path, query: request.query, body: request.body)
         let undocumentedKey = "\(request.method.rawValue) \(request.path)"
