@@ -21,11 +21,25 @@ extension Application {
         let auth = AdminAuthentication(
             adminToken: configuration.adminToken?.revealedValue, key: key,
             secureCookies: configuration.publicURL.lowercased().hasPrefix("https://"))
+        var signIn: GitHubSignIn?
+        if let clientID = configuration.signIn.clientID, let clientSecret = configuration.signIn.clientSecret {
+            // PREVIEWD_SESSION_SECRET lets several instances (or a rebuilt data directory) share sign-ins.
+            let sessionKey = configuration.signIn.sessionSecret.map { Array(SHA256.hash($0.revealedValue)) } ?? key
+            signIn = GitHubSignIn(
+                configuration: .init(
+                    clientID: clientID, clientSecret: clientSecret.revealedValue, webURL: configuration.signIn.webURL,
+                    apiURL: configuration.github.apiURL, sessionLifetime: TimeInterval(configuration.signIn.sessionTTL.components.seconds)),
+                key: sessionKey, transport: HTTPClient(), secureCookies: configuration.publicURL.lowercased().hasPrefix("https://"))
+        } else {
+            logger.notice("sign in with GitHub is off: set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET to let people see their repositories' previews")
+        }
         let dashboard = Dashboard(
             configuration: Dashboard.Configuration(
                 publicURL: configuration.publicURL, dataDirectory: configuration.dataDirectory, githubAPIURL: configuration.github.apiURL,
                 isGitHubAppConfigured: configuration.github.appID != nil && configuration.github.privateKey != nil),
-            client: client, actions: actions, auth: auth, transport: HTTPClient(), logger: logger)
+            client: client, actions: actions, auth: auth, signIn: signIn,
+            permissions: GitHubRepositoryPermissions(github: { [weak self] in self?.gitHubClient.withLock { $0 } }),
+            transport: HTTPClient(), logger: logger)
         dashboard.register(on: &router)
         if actions == nil {
             logger.warning("dashboard and API actions are unavailable: the session engine is not running")

@@ -24,6 +24,11 @@ extension PreviewdConfiguration {
         public static let privateKey = "GITHUB_PRIVATE_KEY"
         public static let privateKeyPath = "GITHUB_PRIVATE_KEY_PATH"
         public static let githubAPIURL = "GITHUB_API_URL"
+        public static let githubWebURL = "GITHUB_WEB_URL"
+        public static let githubClientID = "GITHUB_CLIENT_ID"
+        public static let githubClientSecret = "GITHUB_CLIENT_SECRET"
+        public static let sessionSecret = "PREVIEWD_SESSION_SECRET"
+        public static let sessionTTL = "PREVIEWD_SESSION_TTL"
         public static let flyAPIToken = "FLY_API_TOKEN"
         public static let flyAPIURL = "FLY_API_URL"
         public static let flyOrg = "FLY_ORG"
@@ -131,7 +136,31 @@ extension PreviewdConfiguration {
             try Parse.slug(raw, name: Variable.flyRegion)
         } ?? defaults.flyRegion
 
-        return PreviewdConfiguration(
+        let githubWebURL = try value(Variable.githubWebURL).map { raw throws(ConfigurationError) in
+            try Parse.httpURL(raw, name: Variable.githubWebURL)
+        } ?? SignIn.webURL(forAPI: githubAPIURL)
+        let sessionTTL = try value(Variable.sessionTTL).map { raw throws(ConfigurationError) in
+            guard let duration = DurationText.parse(raw), duration >= .seconds(300), duration <= .seconds(30 * 86_400) else {
+                throw .invalidValue(name: Variable.sessionTTL, expected: "a duration from 5m to 30d such as 12h or 7d", got: raw)
+            }
+            return duration
+        } ?? .seconds(12 * 3600)
+        let sessionSecret = try value(Variable.sessionSecret).map { raw throws(ConfigurationError) in
+            guard raw.utf8.count >= 32 else {
+                throw .invalidValue(name: Variable.sessionSecret, expected: "at least 32 characters (e.g. `openssl rand -hex 32`)", got: nil)
+            }
+            return Secret(raw)
+        }
+        let clientID = value(Variable.githubClientID)
+        let clientSecret = value(Variable.githubClientSecret).map(Secret.init)
+        if (clientID == nil) != (clientSecret == nil) {
+            throw .invalidValue(
+                name: clientID == nil ? Variable.githubClientID : Variable.githubClientSecret,
+                expected: "set together with \(clientID == nil ? Variable.githubClientSecret : Variable.githubClientID) (the App's OAuth credentials)",
+                got: clientID == nil ? "" : nil)
+        }
+
+        var configuration = PreviewdConfiguration(
             port: port,
             host: host,
             publicURL: publicURL,
@@ -156,6 +185,9 @@ extension PreviewdConfiguration {
             intake: Intake(maxPayloadBytes: defaults.intakeMaxPayloadBytes),
             recovery: Recovery(redeliveryInterval: redeliveryInterval == 0 ? nil : .seconds(redeliveryInterval))
         )
+        configuration.signIn = SignIn(
+            clientID: clientID, clientSecret: clientSecret, webURL: githubWebURL, sessionSecret: sessionSecret, sessionTTL: sessionTTL)
+        return configuration
     }
 
     /// `http://<host>:<port>`, with wildcard listen addresses replaced by localhost.

@@ -91,7 +91,8 @@ public struct StoredGitHubApp: Codable, Sendable, Equatable {
 
 extension PreviewdConfiguration {
     /// This configuration with the App stored by `/setup` filled in where the environment set nothing:
-    /// the App id and key only when neither is set, the webhook secret only when none is set.
+    /// the App id and key only when neither is set, the webhook secret only when none is set, the OAuth client id
+    /// and secret only when neither is set.
     public func withStoredGitHubApp() throws(ConfigurationError) -> PreviewdConfiguration {
         guard let stored = try StoredGitHubApp.load(dataDirectory: dataDirectory) else { return self }
         var configuration = self
@@ -107,6 +108,10 @@ extension PreviewdConfiguration {
         }
         if github.webhookSecrets.isEmpty, let secret = stored.webhookSecret, !secret.isEmpty {
             configuration.github.webhookSecrets = [Secret(secret)]
+        }
+        if signIn.clientID == nil, signIn.clientSecret == nil, let id = stored.clientID, let secret = stored.clientSecret, !id.isEmpty, !secret.isEmpty {
+            configuration.signIn.clientID = id
+            configuration.signIn.clientSecret = Secret(secret)
         }
         return configuration
     }
