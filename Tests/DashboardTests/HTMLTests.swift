@@ -113,23 +113,24 @@ struct HTMLTests {
         }
     }
 
-    @Test("buttons: hidden without a token, sign-in link when signed out, CSRF-protected forms when signed in")
+    @Test("buttons: signed out goes to the sign-in, CSRF-protected forms when signed in")
     func actionForms() async throws {
         try await DashboardHarness.run(.init(adminToken: nil)) { h in
             let seeded = try await h.seed()
-            let html = try await h.get("/sessions/\(seeded.session.uuidString)").text
-            #expect(!html.contains("/actions/"))
-            #expect(!html.contains("Sign in"))
+            let page = try await h.anonymousGet("/sessions/\(seeded.session.uuidString)")
+            #expect(page.status == 303)
+            #expect(page.headers["Location"]?.hasPrefix("/login?next=") == true)
             let post = try await h.postForm("/sessions/\(seeded.session.uuidString)/actions/next", ["csrf": "x"])
-            #expect(post.status == 403)
+            #expect(post.status == 303)
+            #expect(post.headers["Location"]?.hasPrefix("/login") == true)
         }
         try await DashboardHarness.run { h in
             let seeded = try await h.seed(mode: "approval", statuses: [.detect: "succeeded", .allocate: "waiting_for_approval"])
             let other = try await h.seed(branch: "other")
             let id = seeded.session.uuidString.lowercased()
-            let signedOut = try await h.get("/sessions/\(id)").text
-            #expect(signedOut.contains("href=\"/login?next=/sessions/\(id)\""))
-            #expect(!signedOut.contains("name=\"csrf\""))
+            let signedOut = try await h.anonymousGet("/sessions/\(id)")
+            #expect(signedOut.headers["Location"] == "/login?next=/sessions/\(id)")
+            #expect(!signedOut.text.contains("name=\"csrf\""))
 
             let wrong = try await h.postForm("/login", ["token": "guess", "next": "/"])
             #expect(wrong.status == 401)
@@ -152,7 +153,7 @@ struct HTMLTests {
             // No token, a wrong token, another session's token, or no cookie: refused, nothing changes.
             #expect(try await h.postForm("/sessions/\(id)/actions/next", [:], cookie: cookie).status == 403)
             #expect(try await h.postForm("/sessions/\(id)/actions/next", ["csrf": "00" + csrf.dropFirst(2)], cookie: cookie).status == 403)
-            #expect(try await h.postForm("/sessions/\(id)/actions/next", ["csrf": csrf]).status == 403)
+            #expect(try await h.postForm("/sessions/\(id)/actions/next", ["csrf": csrf]).status == 303)
             let otherPage = try await h.get("/sessions/\(other.session.uuidString)", headers: ["Cookie": cookie]).text
             let otherCSRF = try #require(otherPage.firstMatch(of: /name="csrf" value="([0-9a-f]+)"/)?.1).description
             #expect(otherCSRF != csrf)

@@ -1,5 +1,7 @@
 import Foundation
+import GitHubAPI
 import HTTPClient
+import PreviewdCrypto
 import HTTPServer
 import HTTPTypes
 import Postgres
@@ -31,6 +33,9 @@ struct DashboardHarness {
     let base: String
     let dataDirectory: String
     let http = HTTPClient(configuration: .init(noProxy: "*"))
+    /// GitHub for the sign-in (OAuth, user installations) and the write-permission checks.
+    let github: FakeGitHub
+    let clock: TestClock
 
     struct Options {
         var adminToken: String? = testAdminToken
@@ -38,7 +43,16 @@ struct DashboardHarness {
         var isGitHubAppConfigured = false
         var transport: (any HTTPTransport)?
         var withActions = true
+        /// Sign in with GitHub on (client id `Iv1.test`, secret `oauth-secret`).
+        var gitHubSignIn = true
+        /// Signs the session cookie (a different key makes "foreign" cookies).
+        var sessionKey: [UInt8] = Array(repeating: 7, count: 32)
     }
+
+    static let clientID = "Iv1.test"
+    static let clientSecret = "oauth-secret"
+    /// The App key the fake GitHub verifies the permission checks' JWTs with.
+    static let appKey: RSAPrivateKey = try! RSAPrivateKey.generate()
 
     /// Runs `body` with a fresh migrated database, a dashboard and its server.
     static func run(_ options: Options = Options(), _ body: (DashboardHarness) async throws -> Void) async throws {
@@ -47,18 +61,31 @@ struct DashboardHarness {
             defer { try? FileManager.default.removeItem(atPath: data) }
             let key = try DashboardKeyStore.loadOrCreate(dataDirectory: data)
             let auth = AdminAuthentication(adminToken: options.adminToken, key: key, secureCookies: false)
+            let clock = TestClock(start: Date())
+            let github = try FakeGitHub(appID: 42, publicKey: appKey.publicKey, now: { clock.now })
+            github.addInstallation(1)
+            let githubClient = GitHubClient(
+                configuration: .init(baseURL: "https://api.github.com"), credentials: GitHubAppCredentials(appID: 42, privateKey: appKey),
+                transport: github, logger: Logger(sink: .discard), now: { clock.now })
+            let signIn = options.gitHubSignIn
+                ? GitHubSignIn(
+                    configuration: .init(clientID: clientID, clientSecret: clientSecret, webURL: "https://github.com", apiURL: "https://api.github.com"),
+                    key: options.sessionKey, transport: github, secureCookies: false, now: { clock.now })
+                : nil
             let dashboard = Dashboard(
                 configuration: .init(
                     publicURL: "https://previewd.example.com", dataDirectory: data, githubAPIURL: options.githubAPIURL,
                     isGitHubAppConfigured: options.isGitHubAppConfigured, logPollInterval: .milliseconds(20)),
                 client: client, actions: options.withActions ? EngineStoreActions(client: client) : nil, auth: auth,
-                transport: options.transport ?? HTTPClient(configuration: .init(noProxy: "*")), logger: Logger(sink: .discard))
+                signIn: signIn, permissions: GitHubRepositoryPermissions(github: { githubClient }),
+                transport: options.transport ?? HTTPClient(configuration: .init(noProxy: "*")), logger: Logger(sink: .discard), now: { clock.now })
             var router = Router()
             dashboard.register(on: &router)
             let server = HTTPServer(configuration: .init(host: "127.0.0.1", port: 0), router: router, logger: Logger(sink: .discard))
             try server.start()
             let port = try #require(server.boundPort)
-            let harness = DashboardHarness(client: client, dashboard: dashboard, base: "http://127.0.0.1:\(port)", dataDirectory: data)
+            let harness = DashboardHarness(
+                client: client, dashboard: dashboard, base: "http://127.0.0.1:\(port)", dataDirectory: data, github: github, clock: clock)
             do {
                 try await body(harness)
             } catch {
@@ -71,8 +98,39 @@ struct DashboardHarness {
 
     // MARK: HTTP
 
+    /// A GET as the admin (bearer token) unless `headers` bring their own credentials.
     func get(_ path: String, headers: HTTPHeaders = HTTPHeaders()) async throws -> HTTPClientResponse {
-        try await http.send(HTTPClientRequest(method: .get, url: base + path, headers: headers))
+        var headers = headers
+        if headers["Authorization"] == nil, headers["Cookie"] == nil { headers["Authorization"] = "Bearer \(testAdminToken)" }
+        return try await http.send(HTTPClientRequest(method: .get, url: base + path, headers: headers))
+    }
+
+    /// A GET without any credentials.
+    func anonymousGet(_ path: String) async throws -> HTTPClientResponse {
+        try await http.send(HTTPClientRequest(method: .get, url: base + path))
+    }
+
+    /// A GET with a `Cookie` header.
+    func get(_ path: String, cookie: String) async throws -> HTTPClientResponse {
+        try await http.send(HTTPClientRequest(method: .get, url: base + path, headers: ["Cookie": cookie]))
+    }
+
+    /// Signs `user` in through `/login/github` and `/login/callback`; returns the `Cookie` header value.
+    func signIn(as user: FakeGitHub.OAuthUser, next: String = "/") async throws -> String {
+        let start = try await anonymousGet("/login/github?next=\(queryEscape(next))")
+        #expect(start.status == 303)
+        let location = try #require(start.headers["Location"])
+        #expect(location.hasPrefix("https://github.com/login/oauth/authorize?"))
+        let state = try #require(URLComponents(string: location)?.queryItems?.first { $0.name == "state" }?.value)
+        let stateCookie = try #require(start.headers["Set-Cookie"]).split(separator: ";")[0]
+        let code = "code-\(UUID().uuidString)"
+        github.addOAuthCode(code, for: user, clientID: Self.clientID, clientSecret: Self.clientSecret)
+        let callback = try await get("/login/callback?code=\(code)&state=\(state)", cookie: String(stateCookie))
+        #expect(callback.status == 303)
+        #expect(callback.headers["Location"] == next)
+        let session = try #require(callback.headers.values(for: "Set-Cookie").first { $0.hasPrefix(GitHubSignIn.cookieName + "=v1.") })
+        #expect(session.contains("HttpOnly") && session.contains("SameSite=Lax"))
+        return String(session.split(separator: ";")[0])
     }
 
     func post(_ path: String, headers: HTTPHeaders = HTTPHeaders(), body: Data? = nil) async throws -> HTTPClientResponse {

@@ -49,8 +49,11 @@ struct EventReader {
 
 @Suite("Live logs")
 struct LogStreamTests {
+    /// A stream request as the admin (bearer token) plus `headers`.
     static func request(session: UUID, step: String, headers: HTTPHeaders = HTTPHeaders(), query: [(name: String, value: String)] = []) -> HTTPRequest {
-        HTTPRequest(
+        var headers = headers
+        if headers["Authorization"] == nil, headers["Cookie"] == nil { headers["Authorization"] = "Bearer \(testAdminToken)" }
+        return HTTPRequest(
             method: .get, path: "/api/v1/sessions/\(session)/steps/\(step)/logs/stream", query: query, headers: headers,
             pathParameters: ["id": session.uuidString.lowercased(), "step": step])
     }

@@ -59,7 +59,7 @@ struct MetricsAndTerminalTests {
         try await DashboardHarness.run { h in
             let seeded = try await h.seed(branch: "feature/\u{1B}[31mred", previewURL: "https://p.example", statuses: [.detect: "succeeded", .allocate: "running"])
             try await h.log(seeded.steps[.detect]!, ["line one", "bell \u{07} here"])
-            let page = try await h.dashboard.store.sessions(SessionFilter())
+            let page = try await h.dashboard.store.sessions(SessionFilter(), scope: .all)
             let table = TerminalReport.sessions(page)
             #expect(table.hasPrefix("SESSION"))
             #expect(table.contains(seeded.session.uuidString.lowercased()))
