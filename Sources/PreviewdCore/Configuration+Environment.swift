@@ -154,10 +154,11 @@ extension PreviewdConfiguration {
         let clientID = value(Variable.githubClientID)
         let clientSecret = value(Variable.githubClientSecret).map(Secret.init)
         if (clientID == nil) != (clientSecret == nil) {
+            // Name the variable that is set, and what is missing next to it.
             throw .invalidValue(
-                name: clientID == nil ? Variable.githubClientID : Variable.githubClientSecret,
-                expected: "set together with \(clientID == nil ? Variable.githubClientSecret : Variable.githubClientID) (the App's OAuth credentials)",
-                got: clientID == nil ? "" : nil)
+                name: clientID != nil ? Variable.githubClientID : Variable.githubClientSecret,
+                expected: "set together with \(clientID != nil ? Variable.githubClientSecret : Variable.githubClientID) (the App's OAuth credentials)",
+                got: clientID)
         }
 
         var configuration = PreviewdConfiguration(

@@ -19,6 +19,7 @@ struct DashboardWiringTests {
             let configuration = try ApplicationTests.configuration([
                 "DATABASE_URL": ApplicationTests.databaseURL(database), "PORT": "\(port)", "HOST": "127.0.0.1",
                 "PREVIEWD_DATA_DIR": data.path, "GITHUB_WEBHOOK_SECRET": "s3cret", "PREVIEWD_ADMIN_TOKEN": "admin-token",
+                "GITHUB_CLIENT_ID": "Iv1.wired", "GITHUB_CLIENT_SECRET": "wired-secret", "GITHUB_API_URL": "https://ghe.example.com/api/v3",
             ])
             let application = Application(configuration: configuration, logger: Logger(level: .critical))
             try await application.start()
@@ -27,10 +28,18 @@ struct DashboardWiringTests {
             func get(_ path: String, _ headers: HTTPHeaders = HTTPHeaders()) async throws -> HTTPClientResponse {
                 try await http.send(HTTPClientRequest(method: .get, url: base + path, headers: headers))
             }
-            let page = try await get("/")
+            let admin: HTTPHeaders = ["Authorization": "Bearer admin-token"]
+            let page = try await get("/", admin)
             #expect(page.status == 200)
             #expect(page.headers["X-Frame-Options"] == "DENY")
-            #expect(try await get("/api/v1/sessions").status == 200)
+            #expect(try await get("/api/v1/sessions", admin).status == 200)
+            // Signed out: pages go to the sign-in, the API answers 401.
+            #expect(try await get("/").headers["Location"] == "/login?next=/")
+            #expect(try await get("/api/v1/sessions").status == 401)
+            #expect(String(decoding: try await get("/login").body, as: UTF8.self).contains("Sign in with GitHub"))
+            // The OAuth flow goes to the GitHub Enterprise Server web host derived from GITHUB_API_URL.
+            let oauth = try await get("/login/github")
+            #expect(oauth.headers["Location"]?.hasPrefix("https://ghe.example.com/login/oauth/authorize?client_id=Iv1.wired&") == true)
             #expect(try await get("/setup").status == 200)
             #expect(try await get("/static/app.js").status == 200)
             let metrics = try await get("/metrics", ["Authorization": "Bearer admin-token"])

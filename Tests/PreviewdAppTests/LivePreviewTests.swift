@@ -150,7 +150,8 @@ struct LivePreviewTests {
             #expect(run("previewd/allocate")?["conclusion"]?.stringValue == "action_required")
             #expect(run("previewd/boot")?["conclusion"]?.stringValue != "success")
 
-            let list = try await HTTPClient().send(HTTPClientRequest(method: .get, url: base + "/api/v1/sessions?repository=octo/site"))
+            let list = try await HTTPClient().send(HTTPClientRequest(
+                method: .get, url: base + "/api/v1/sessions?repository=octo/site", headers: ["Authorization": "Bearer admin-secret"]))
             let sessions = (try JSONSerialization.jsonObject(with: list.body) as? [String: Any])?["sessions"] as? [[String: Any]]
             let id = try #require(sessions?.first?["id"] as? String)
             let refused = try await HTTPClient().send(HTTPClientRequest(
