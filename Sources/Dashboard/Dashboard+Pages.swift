@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import PreviewdCore
 import PreviewdCrypto
 
 extension Dashboard {
@@ -194,10 +195,6 @@ public enum GitHubWebHost {
     /// `https://api.github.com` → `https://github.com`; GitHub Enterprise Server's `https://HOST/api/v3` →
     /// `https://HOST`; anything else keeps its origin.
     public static func webURL(forAPI api: String) -> String {
-        var url = api
-        while url.hasSuffix("/") { url.removeLast() }
-        if url == "https://api.github.com" { return "https://github.com" }
-        if url.hasSuffix("/api/v3") { return String(url.dropLast("/api/v3".count)) }
-        return url
+        PreviewdConfiguration.SignIn.webURL(forAPI: api)
     }
 }

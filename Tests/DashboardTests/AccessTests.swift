@@ -245,4 +245,18 @@ struct AccessTests {
             #expect(try await h.anonymousGet("/static/app.css").status == 200)
         }
     }
+
+    @Test("cookies are Secure behind https; the state cookie is scoped to /login and short-lived")
+    func cookieAttributes() throws {
+        let secure = GitHubSignIn(
+            configuration: .init(clientID: "c", clientSecret: "s", webURL: "https://ghe.example.com/", apiURL: "https://ghe.example.com/api/v3"),
+            key: Array(repeating: 1, count: 32), transport: try FakeGitHub(appID: 1, publicKey: DashboardHarness.appKey.publicKey), secureCookies: true)
+        let session = secure.sessionCookie(id: UUID(), expiry: 2_000_000_000)
+        #expect(session.contains("; HttpOnly; SameSite=Lax; Secure"))
+        #expect(session.contains("Max-Age=43200"))
+        let redirect = secure.authorizeRedirect(callbackURL: "https://previewd.example/login/callback", next: "/sessions/x")
+        #expect(redirect.location.hasPrefix("https://ghe.example.com/login/oauth/authorize?client_id=c&"))
+        #expect(redirect.cookie.contains("Path=/login; Max-Age=600; HttpOnly; SameSite=Lax; Secure"))
+        #expect(!redirect.cookie.contains("\"s\""))
+    }
 }
