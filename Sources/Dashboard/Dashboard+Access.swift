@@ -60,8 +60,19 @@ extension Dashboard {
         if let cookie = auth.signedInCookie(request) { return .viewer(.admin(cookie: cookie)) }
         guard let signIn, let (id, value) = signIn.verifiedCookie(request) else { return .anonymous }
         let current = now()
-        guard let row = try await signIns.get(id, now: current) else { return .anonymous }
-        if current.timeIntervalSince(row.refreshedAt) > signIn.configuration.scopeLifetime { return .stale }
+        guard var row = try await signIns.get(id, now: current) else { return .anonymous }
+        if current.timeIntervalSince(row.refreshedAt) > signIn.configuration.scopeLifetime {
+            // Ask GitHub again with the stored token; a revoked token means signing in again.
+            guard let sealed = row.sealedToken, let token = signIn.openToken(sealed, userID: row.userID) else { return .stale }
+            do {
+                row.repositories = try await signIn.repositories(token: token)
+            } catch {
+                logger.notice("could not refresh a GitHub sign-in's repositories", ["github.login": row.login, "error": error.description])
+                return .stale
+            }
+            row.refreshedAt = current
+            try await signIns.refresh(id, repositories: row.repositories, now: current)
+        }
         return .viewer(.user(UserSignIn(id: id, login: row.login, repositories: row.repositories, refreshedAt: row.refreshedAt, cookie: value)))
     }
 

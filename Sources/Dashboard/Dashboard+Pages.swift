@@ -173,10 +173,13 @@ extension Dashboard {
             return problem(400, "GitHub sent no code (was the authorisation cancelled?). Start again at /login.")
         }
         do {
-            let identity = try await signIn.identity(code: code, callbackURL: callbackURL)
+            let token = try await signIn.exchange(code: code, callbackURL: callbackURL)
+            let identity = try await signIn.identity(token: token)
             let current = now()
             let expiry = Int64(current.timeIntervalSince1970 + signIn.configuration.sessionLifetime)
-            let id = try await signIns.create(identity, expiresAt: Date(timeIntervalSince1970: Double(expiry)), now: current)
+            let id = try await signIns.create(
+                identity, sealedToken: signIn.sealToken(token, userID: identity.userID), expiresAt: Date(timeIntervalSince1970: Double(expiry)),
+                now: current)
             logger.info("signed in with GitHub", ["github.login": identity.login, "repositories": "\(identity.repositories.count)"])
             return .seeOther(Self.safeNext(next), headers: [
                 ("Set-Cookie", signIn.sessionCookie(id: id, expiry: expiry)), ("Set-Cookie", signIn.clearStateCookie()),

@@ -13,9 +13,10 @@ import PreviewdCrypto
 ///   `{web}/login/oauth/access_token`, asks GitHub who the user is and which repositories they can reach
 ///   through their installations of this App, stores that in `dashboard_sign_ins` and sets
 ///   `previewd_session=v1.<sign-in id>.<expiry>.<mac>`, `mac = HMAC-SHA256(key, "session:v1:<id>:<expiry>")`.
-/// - The user's GitHub token is used during the callback only and never stored.
-/// - The repository list is trusted for ``Configuration/scopeLifetime``; after that, pages send the browser
-///   through `/login/github` again (GitHub answers at once for an App the user already authorised) and the
+/// - The user's GitHub token never reaches the browser; it is stored sealed with AES-256-GCM (key derived from
+///   the session key, the GitHub user id as associated data).
+/// - The repository list is trusted for ``Configuration/scopeLifetime``; after that it is asked again with the
+///   stored token. If GitHub refuses the token, pages send the browser through `/login/github` again and the
 ///   API answers 401.
 public struct GitHubSignIn: Sendable {
     /// Options of the sign-in.
@@ -140,8 +141,8 @@ public struct GitHubSignIn: Sendable {
         var repositories: Set<String>
     }
 
-    /// Exchanges the callback's code and learns the user's identity and readable repositories.
-    func identity(code: String, callbackURL: String) async throws(SignInError) -> Identity {
+    /// Exchanges the callback's code for the user's token.
+    func exchange(code: String, callbackURL: String) async throws(SignInError) -> String {
         let exchange = try JSONSerialization.data(withJSONObject: [
             "client_id": configuration.clientID, "client_secret": configuration.clientSecret, "code": code, "redirect_uri": callbackURL,
         ])
@@ -151,10 +152,20 @@ public struct GitHubSignIn: Sendable {
         guard tokenResponse.status == 200, let object = Self.object(tokenResponse.body), let token = object["access_token"] as? String, !token.isEmpty else {
             throw .codeRejected
         }
+        return token
+    }
+
+    /// Who the token's user is and what they may read.
+    func identity(token: String) async throws(SignInError) -> Identity {
         let user = try await api(token: token, "/user")
         guard let object = Self.object(user), let id = (object["id"] as? NSNumber)?.int64Value, let login = object["login"] as? String else {
             throw .unexpectedAnswer("/user")
         }
+        return Identity(userID: id, login: login, repositories: try await repositories(token: token))
+    }
+
+    /// The repositories the token's user can reach through their installations of this App (lowercased).
+    func repositories(token: String) async throws(SignInError) -> Set<String> {
         var repositories: Set<String> = []
         for installation in try await pages(token: token, "/user/installations", key: "installations") {
             guard let installationID = (installation["id"] as? NSNumber)?.int64Value else { continue }
@@ -162,7 +173,25 @@ public struct GitHubSignIn: Sendable {
                 if let name = repository["full_name"] as? String { repositories.insert(name.lowercased()) }
             }
         }
-        return Identity(userID: id, login: login, repositories: repositories)
+        return repositories
+    }
+
+    // MARK: The token at rest
+
+    /// The AES-256-GCM key for stored tokens, derived from the session key so one secret rotates both.
+    private var tokenKey: [UInt8] { HMACSHA256.authenticationCode(for: Array("previewd github-token key v1".utf8), key: key) }
+
+    /// The token sealed for the database, bound to the GitHub user id.
+    func sealToken(_ token: String, userID: Int64) -> String? {
+        (try? AESGCM.seal(Array(token.utf8), key: tokenKey, associatedData: Array("user:\(userID)".utf8))).map(Base64URL.encode)
+    }
+
+    /// The token of a sealed value, or `nil` if it does not open (another key, tampered).
+    func openToken(_ sealed: String, userID: Int64) -> String? {
+        guard let bytes = Base64URL.decode(sealed),
+              let plain = try? AESGCM.open(bytes, key: tokenKey, associatedData: Array("user:\(userID)".utf8))
+        else { return nil }
+        return String(decoding: plain, as: UTF8.self)
     }
 
     private func send(_ request: HTTPClientRequest) async throws(SignInError) -> HTTPClientResponse {
@@ -239,23 +268,40 @@ struct UserSignIn: Sendable {
 struct SignInStore: Sendable {
     let client: PostgresClient
 
-    func create(_ identity: GitHubSignIn.Identity, expiresAt: Date, now: Date) async throws -> UUID {
+    func create(_ identity: GitHubSignIn.Identity, sealedToken: String?, expiresAt: Date, now: Date) async throws -> UUID {
         // Expired rows go when someone signs in, so the table does not grow without a separate job.
         _ = try await client.execute("DELETE FROM dashboard_sign_ins WHERE expires_at < \(now)")
         return try await client.query("""
-            INSERT INTO dashboard_sign_ins (github_user_id, github_login, repositories, refreshed_at, expires_at)
-            VALUES (\(identity.userID), \(identity.login), \(identity.repositories.sorted()), \(now), \(expiresAt))
+            INSERT INTO dashboard_sign_ins (github_user_id, github_login, repositories, github_token_sealed, refreshed_at, expires_at)
+            VALUES (\(identity.userID), \(identity.login), \(identity.repositories.sorted()), \(sealedToken), \(now), \(expiresAt))
             RETURNING id
             """)[0].decode("id")
     }
 
-    func get(_ id: UUID, now: Date) async throws -> (login: String, repositories: Set<String>, refreshedAt: Date)? {
+    struct Row {
+        var userID: Int64
+        var login: String
+        var repositories: Set<String>
+        var refreshedAt: Date
+        var sealedToken: String?
+    }
+
+    func get(_ id: UUID, now: Date) async throws -> Row? {
         guard let row = try await client.query("""
-            SELECT github_login, array_to_string(repositories, E'\\n') AS repositories, refreshed_at
+            SELECT github_user_id, github_login, array_to_string(repositories, E'\\n') AS repositories, refreshed_at, github_token_sealed
             FROM dashboard_sign_ins WHERE id = \(id) AND expires_at > \(now)
             """).first else { return nil }
         let names = try row.decode("repositories", as: String.self).split(separator: "\n").map(String.init)
-        return (try row.decode("github_login"), Set(names), try row.decode("refreshed_at"))
+        return Row(
+            userID: try row.decode("github_user_id"), login: try row.decode("github_login"), repositories: Set(names),
+            refreshedAt: try row.decode("refreshed_at"), sealedToken: try row.decode("github_token_sealed"))
+    }
+
+    /// Stores a freshly learned repository list.
+    func refresh(_ id: UUID, repositories: Set<String>, now: Date) async throws {
+        _ = try await client.execute("""
+            UPDATE dashboard_sign_ins SET repositories = \(repositories.sorted()), refreshed_at = \(now) WHERE id = \(id)
+            """)
     }
 
     func delete(_ id: UUID) async throws {

@@ -30,6 +30,18 @@ extension FakeGitHub {
         state.withLock { $0.oauthCodes[code] = OAuthCodeState(user: user, clientID: clientID, clientSecret: clientSecret) }
     }
 
+    /// Changes what GitHub reports for a user who already holds tokens (e.g. a new installation).
+    public func updateOAuthUser(_ user: OAuthUser) {
+        state.withLock { state in
+            for (token, holder) in state.userTokens where holder.id == user.id { state.userTokens[token] = user }
+        }
+    }
+
+    /// Revokes every user token of `login` (the user revoked the App's authorisation).
+    public func revokeUserTokens(login: String) {
+        state.withLock { state in state.userTokens = state.userTokens.filter { $0.value.login != login } }
+    }
+
     /// The answer to an OAuth or user-endpoint request, or `nil` when `request` is neither.
     func userFlow(_ request: HTTPRequest) -> HTTPResponse? {
         if request.path == "/login/oauth/access_token" { return exchangeOAuthCode(request) }

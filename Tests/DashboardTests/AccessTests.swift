@@ -1,6 +1,7 @@
 import Foundation
 import GitHubAPI
 import HTTPTypes
+import PreviewdCrypto
 import PreviewdTesting
 import PreviewModel
 import Testing
@@ -135,7 +136,7 @@ struct AccessTests {
         }
     }
 
-    @Test("tampered, expired, foreign and signed-out cookies are rejected; a stale scope is refreshed through GitHub")
+    @Test("tampered, expired, foreign and signed-out cookies are rejected; a stale scope is refreshed with the sealed token")
     func cookies() async throws {
         try await DashboardHarness.run { h in
             _ = try await Self.world(h)
@@ -160,7 +161,27 @@ struct AccessTests {
             #expect(foreignPage.status == 303)
             #expect(foreignPage.headers["Location"]?.hasPrefix("/login") == true)
 
-            // The repository list is trusted for five minutes; then pages go back through GitHub.
+            // The repository list is trusted for five minutes, then asked again with the stored (sealed) token.
+            var grown = Self.alice
+            grown.installations[1] = ["octo/app", "acme/secret"]
+            h.github.updateOAuthUser(grown)
+            #expect(try h.json(try await h.get("/api/v1/sessions", cookie: cookie))["total"]?.integerValue == 1)
+            h.clock.advance(by: .seconds(301))
+            #expect(try h.json(try await h.get("/api/v1/sessions", cookie: cookie))["total"]?.integerValue == 2)
+            h.github.updateOAuthUser(Self.alice)
+            h.clock.advance(by: .seconds(301))
+            #expect(try h.json(try await h.get("/api/v1/sessions", cookie: cookie))["total"]?.integerValue == 1)
+            // The token is stored only sealed.
+            let token = String(try #require(h.github.requests(for: "GET /user").last?.headers["Authorization"]).dropFirst("Bearer ".count))
+            #expect(token.hasPrefix("ghu_"))
+            let stored = try await h.client.query("SELECT github_token_sealed::text AS sealed FROM dashboard_sign_ins")
+            #expect(!stored.isEmpty)
+            for row in stored {
+                let sealed = try #require(try row.decode("sealed", as: String?.self))
+                #expect(!sealed.contains(token) && !sealed.contains(Base64URL.encode(Array(token.utf8)).prefix(12)))
+            }
+            // When GitHub refuses the token (authorisation revoked), pages go back through GitHub and the API says 401.
+            h.github.revokeUserTokens(login: "alice")
             h.clock.advance(by: .seconds(301))
             #expect(try await h.get("/api/v1/sessions", cookie: cookie).status == 401)
             #expect(try await h.get("/", cookie: cookie).headers["Location"] == "/login/github?next=/")
