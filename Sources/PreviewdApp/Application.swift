@@ -24,6 +24,7 @@ public final class Application: Sendable {
         var workerTask: Task<Void, Never>
         var embedded: EmbeddedPostgres?
         var redeliveryTask: Task<Void, Never>?
+        var cleanupTask: Task<Void, Never>?
     }
 
     public let configuration: PreviewdConfiguration
@@ -103,14 +104,16 @@ public final class Application: Sendable {
             try server.start()
 
             let listener = PostgresListener(configuration: database, logger: logger)
-            let worker = try makeWorker(client: client, listener: listener)
+            let engine = try makeSessionEngine(client: client)
+            let worker = makeWorker(client: client, listener: listener, engine: engine)
             let workers = configuration.jobs.workers
             let workerTask = Task { if workers > 0 { await worker.run() } }
             let redeliveryTask = startRedeliverySweeps(client: client, database: database)
+            let cleanupTask = engine.flatMap { startCleanupLoop(engine: $0, database: database) }
             running.withLock {
                 $0 = Running(
                     server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded,
-                    redeliveryTask: redeliveryTask)
+                    redeliveryTask: redeliveryTask, cleanupTask: cleanupTask)
             }
             logger.info("previewd is listening", [
                 "http.host": configuration.host, "http.port": "\(server.boundPort ?? configuration.port)",
@@ -132,8 +135,10 @@ public final class Application: Sendable {
         await state.server.shutdown(deadline: deadline)
         state.workerTask.cancel()
         state.redeliveryTask?.cancel()
+        state.cleanupTask?.cancel()
         await state.workerTask.value
         await state.redeliveryTask?.value
+        await state.cleanupTask?.value
         state.listener.stop()
         state.client.close()
         if let embedded = state.embedded {
@@ -180,8 +185,7 @@ public final class Application: Sendable {
         return router
     }
 
-    private func makeWorker(client: PostgresClient, listener: PostgresListener) throws -> JobWorker {
-        let engine = try makeSessionEngine(client: client)
+    private func makeWorker(client: PostgresClient, listener: PostgresListener, engine: SessionEngine?) -> JobWorker {
         let processor = DeliveryProcessor(client: client, sessions: engine, logger: logger)
         var handlers = engine?.jobHandlers ?? [:]
         handlers[DeliveryStore.processJobKind] = { try await processor.handle($0) }
@@ -221,7 +225,9 @@ public final class Application: Sendable {
             stepTimeouts: [
                 .detect: Int(timeouts.detect.components.seconds), .allocate: Int(timeouts.allocate.components.seconds),
                 .configure: Int(timeouts.configure.components.seconds), .boot: Int(timeouts.boot.components.seconds),
-            ])
+            ],
+            previewTTL: configuration.previews.ttl, maxExtension: configuration.previews.maxExtension,
+            maxLivePreviewsPerRepository: configuration.previews.maxLivePerRepository)
         let executor = try injectedStepExecutor ?? makeStepExecutor(github: github)
         return SessionEngine(client: client, github: github, executor: executor, configuration: engineConfiguration, logger: logger)
     }
