@@ -138,6 +138,8 @@ public struct PreviewCleanup: Sendable {
             let sessionID: UUID = try row.decode("session_id")
             do {
                 renewed += try await client.withTransaction { connection in
+                    // The session's row first, as every change to its steps does, so lock orders never cross.
+                    guard try await SessionStore.session(sessionID, on: connection, lock: true) != nil else { return 0 }
                     // Checked again in the transaction: the reporter may have sent something meanwhile.
                     let steps = try await connection.query("""
                         UPDATE session_steps SET report_version = report_version + 1

@@ -264,7 +264,7 @@ public struct SessionMachine: Sendable, Equatable {
         switch lifecycle {
         case .active: nil
         case .destroying: "the preview is being torn down"
-        case .destroyed: "the preview was destroyed; push a commit or comment `/preview run` to start it again"
+        case .destroyed: "the preview was destroyed; push a commit, reopen the pull request or comment `/preview run` to start it again"
         }
     }
 

@@ -262,6 +262,9 @@ struct SessionStore: Sendable {
             """)
     }
 
+    /// The advisory-lock class of sync requests: the ASCII bytes of "sync".
+    static let syncLockClass: Int32 = 0x7379_6E63
+
     static func serialKey(_ sessionID: UUID) -> String { "session:\(sessionID.uuidString.lowercased())" }
     static func syncSerialKey(_ sessionID: UUID) -> String { "github:\(sessionID.uuidString.lowercased())" }
 
@@ -269,6 +272,10 @@ struct SessionStore: Sendable {
     /// one queued sync covers every change made before it runs.
     static func requestSync(_ sessionID: UUID, runAt: Date? = nil, on connection: PostgresConnectionHandle) async throws {
         let key = syncSerialKey(sessionID)
+        // Two transactions asking at once would each see no queued sync and enqueue one; the later of two queued
+        // syncs then waits behind the earlier one's run_at (serial keys), however late that is. The lock makes the
+        // second wait for the first to commit, so it sees that sync and moves it instead.
+        _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.syncLockClass), hashtext(\(key)))")
         let moved = try await connection.query("""
             UPDATE jobs SET run_at = least(run_at, coalesce(\(runAt), now())), updated_at = now()
             WHERE id = (SELECT id FROM jobs WHERE kind = \(SessionJobKind.sync) AND serial_key = \(key) AND state = 'queued'

@@ -387,11 +387,9 @@ struct CleanupTests {
                             $0.most = max($0.most, $0.running)
                             $0.byInstance[index, default: 0] += 1
                         }
+                        defer { rounds.state.withLock { $0.running -= 1 } }
                         let report = try await cleanup.sweep()
-                        rounds.state.withLock {
-                            $0.running -= 1
-                            $0.expired += report.expired
-                        }
+                        rounds.state.withLock { $0.expired += report.expired }
                     }
                 }
             }
@@ -427,7 +425,7 @@ struct CleanupTests {
         #expect(!actions.contains { if case .rejected = $0 { true } else { false } })
 
         var never = SessionMachine(mode: .auto, lifecycle: .destroyed)
-        #expect(never.apply(.approved(.all, by: "alice")) == [.rejected("the preview was destroyed; push a commit or comment `/preview run` to start it again")])
+        #expect(never.apply(.approved(.all, by: "alice")) == [.rejected("the preview was destroyed; push a commit, reopen the pull request or comment `/preview run` to start it again")])
     }
 
     @Test("lifetimes read the way people write them", arguments: [
