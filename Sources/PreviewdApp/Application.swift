@@ -1,3 +1,4 @@
+import Dashboard
 import Foundation
 import GitHubAPI
 import HTTPClient
@@ -32,6 +33,10 @@ public final class Application: Sendable {
     public let metrics = MetricsRegistry()
     private let accepting = Atomic<Bool>(true)
     private let running = Mutex<Running?>(nil)
+    /// The GitHub App client the engine uses, for `/metrics` (request counts, rate limits).
+    let gitHubClient = Mutex<GitHubClient?>(nil)
+    /// Calls to the Fly.io Machines API by status, for `/metrics`.
+    let flyCalls = ExternalCallCounter()
 
     /// Step bodies given by the caller (tests); otherwise detection through GitHub and the configured provider.
     private let injectedStepExecutor: (any StepExecutor)?
@@ -94,7 +99,8 @@ public final class Application: Sendable {
             let migrations = try MigrationsLocator.locate()
             try await Self.migrate(client: client, directory: migrations, logger: logger)
             let secrets = try webhookSecrets()
-            let router = makeRouter(client: client, secrets: secrets, migrations: migrations)
+            let engine = try makeSessionEngine(client: client)
+            let router = makeRouter(client: client, secrets: secrets, migrations: migrations, engine: engine)
             let server = HTTPServer(
                 configuration: HTTPServer.Configuration(
                     host: configuration.host, port: configuration.port, maxBodyBytes: configuration.http.maxBodyBytes,
@@ -104,7 +110,6 @@ public final class Application: Sendable {
             try server.start()
 
             let listener = PostgresListener(configuration: database, logger: logger)
-            let engine = try makeSessionEngine(client: client)
             let worker = makeWorker(client: client, listener: listener, engine: engine)
             let workers = configuration.jobs.workers
             let workerTask = Task { if workers > 0 { await worker.run() } }
@@ -168,7 +173,7 @@ public final class Application: Sendable {
         return [secret.revealedValue]
     }
 
-    private func makeRouter(client: PostgresClient, secrets: [String], migrations: URL) -> Router {
+    private func makeRouter(client: PostgresClient, secrets: [String], migrations: URL, engine: SessionEngine?) -> Router {
         var router = Router()
         let intake = WebhookIntake(
             verifier: WebhookSignatureVerifier(secrets: secrets), store: DeliveryStore(client: client), metrics: metrics,
@@ -180,8 +185,11 @@ public final class Application: Sendable {
         router.add(.get, "/readyz") { _ in await health.readiness() }
         let metricsEndpoint = MetricsEndpoint(
             registry: metrics, adminToken: configuration.adminToken?.revealedValue,
-            isPublic: configuration.metricsPublic)
-        router.add(.get, "/metrics") { metricsEndpoint.handle($0) }
+            isPublic: configuration.metricsPublic, operational: makeOperationalMetrics(client: client, github: { [weak self] in self?.gitHubClient.withLock { $0 } }))
+        router.add(.get, "/metrics") { await metricsEndpoint.handle($0) }
+        addDashboard(to: &router, client: client, actions: engine.map { engine in
+            ClosureSessionActionPerformer { try await engine.apply($0, toSession: $1) }
+        })
         return router
     }
 
@@ -219,6 +227,7 @@ public final class Application: Sendable {
         let github = GitHubClient(
             configuration: .init(baseURL: configuration.github.apiURL),
             credentials: GitHubAppCredentials(appID: Int64(appID), privateKey: key), transport: HTTPClient(), logger: logger)
+        gitHubClient.withLock { $0 = github }
         let timeouts = configuration.stepTimeouts
         let engineConfiguration = SessionEngine.Configuration(
             publicURL: configuration.publicURL, mode: SessionMode(rawValue: configuration.mode.rawValue) ?? .auto,

@@ -253,6 +253,12 @@ public final class SessionEngine: SessionInputHandler, Sendable {
     // MARK: Queries
 
     /// The session's current run, its steps and how far along it is; `nil` for an unknown id.
+    /// Applies `event` to one session (the dashboard's and API's actions); returns why it was refused,
+    /// empty when it was applied.
+    public func apply(_ event: SessionEvent, toSession id: UUID) async throws -> [String] {
+        try await client.withTransaction { try await store.apply(event, to: id, on: $0).rejections }
+    }
+
     public func progress(sessionID: UUID) async throws -> SessionProgress? {
         try await client.withConnection { connection in
             guard let session = try await SessionStore.session(sessionID, on: connection) else { return nil }

@@ -10,7 +10,7 @@ struct PreviewsConfigurationTests {
         var env = env
         if let file {
             let path = directory + "/previewd.json"
-            FileManager.default.createFile(atPath: path, contents: Data(file.utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(file.utf8))
             env["PREVIEWD_CONFIG"] = path
         }
         return try PreviewdConfiguration.load(environment: env, currentDirectory: directory)
