@@ -25,6 +25,7 @@ public final class Application: Sendable {
         var workerTask: Task<Void, Never>
         var embedded: EmbeddedPostgres?
         var redeliveryTask: Task<Void, Never>?
+        var cleanupTask: Task<Void, Never>?
     }
 
     public let configuration: PreviewdConfiguration
@@ -113,10 +114,11 @@ public final class Application: Sendable {
             let workers = configuration.jobs.workers
             let workerTask = Task { if workers > 0 { await worker.run() } }
             let redeliveryTask = startRedeliverySweeps(client: client, database: database)
+            let cleanupTask = engine.flatMap { startCleanupLoop(engine: $0, database: database) }
             running.withLock {
                 $0 = Running(
                     server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded,
-                    redeliveryTask: redeliveryTask)
+                    redeliveryTask: redeliveryTask, cleanupTask: cleanupTask)
             }
             logger.info("previewd is listening", [
                 "http.host": configuration.host, "http.port": "\(server.boundPort ?? configuration.port)",
@@ -138,8 +140,10 @@ public final class Application: Sendable {
         await state.server.shutdown(deadline: deadline)
         state.workerTask.cancel()
         state.redeliveryTask?.cancel()
+        state.cleanupTask?.cancel()
         await state.workerTask.value
         await state.redeliveryTask?.value
+        await state.cleanupTask?.value
         state.listener.stop()
         state.client.close()
         if let embedded = state.embedded {
@@ -230,7 +234,9 @@ public final class Application: Sendable {
             stepTimeouts: [
                 .detect: Int(timeouts.detect.components.seconds), .allocate: Int(timeouts.allocate.components.seconds),
                 .configure: Int(timeouts.configure.components.seconds), .boot: Int(timeouts.boot.components.seconds),
-            ])
+            ],
+            previewTTL: configuration.previews.ttl, maxExtension: configuration.previews.maxExtension,
+            maxLivePreviewsPerRepository: configuration.previews.maxLivePerRepository)
         let executor = try injectedStepExecutor ?? makeStepExecutor(github: github)
         return SessionEngine(client: client, github: github, executor: executor, configuration: engineConfiguration, logger: logger)
     }

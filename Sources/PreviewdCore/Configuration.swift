@@ -98,6 +98,28 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Lifetimes of previews, the cap per repository and the cleanup loop.
+    public struct Previews: Sendable, Equatable {
+        /// How long a preview lives after its last push, command or boot (`previews.ttlSeconds`,
+        /// `PREVIEWD_PREVIEW_TTL`); a repository's `ttl` in `.github/preview.yml` wins.
+        public var ttl: Duration
+        /// `/preview extend` keeps a preview alive at most this far ahead (`previews.maxExtensionSeconds`).
+        public var maxExtension: Duration
+        /// Live previews per repository (`previews.maxLivePerRepository`, `PREVIEWD_MAX_PREVIEWS_PER_REPO`); more wait
+        /// in line. `nil` (configured as 0) means no cap.
+        public var maxLivePerRepository: Int?
+        /// Time between cleanup rounds (`previews.cleanupIntervalSeconds`, `PREVIEWD_CLEANUP_INTERVAL`); `nil`
+        /// (configured as 0) turns the loop off, and with it expiry and check-run renewal.
+        public var cleanupInterval: Duration?
+
+        public init(ttl: Duration, maxExtension: Duration, maxLivePerRepository: Int?, cleanupInterval: Duration?) {
+            self.ttl = ttl
+            self.maxExtension = maxExtension
+            self.maxLivePerRepository = maxLivePerRepository
+            self.cleanupInterval = cleanupInterval
+        }
+    }
+
     /// `PORT`.
     public var port: Int
     /// `HOST`: the address to listen on.
@@ -128,6 +150,7 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
     public var jobs: Jobs
     public var intake: Intake
     public var recovery: Recovery
+    public var previews: Previews
     /// Sign in with GitHub on the dashboard.
     public var signIn = SignIn()
 
@@ -208,6 +231,10 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
             "jobs.workers": String(jobs.workers),
             "intake.max_payload_bytes": String(intake.maxPayloadBytes),
             "recovery.interval_seconds": recovery.redeliveryInterval.map { String($0.components.seconds) } ?? "0 (periodic sweep off)",
+            "previews.ttl_seconds": String(previews.ttl.components.seconds),
+            "previews.max_extension_seconds": String(previews.maxExtension.components.seconds),
+            "previews.max_live_per_repository": previews.maxLivePerRepository.map(String.init) ?? "0 (no cap)",
+            "previews.cleanup_interval_seconds": previews.cleanupInterval.map { String($0.components.seconds) } ?? "0 (cleanup loop off)",
         ]
     }
 

@@ -69,7 +69,8 @@ struct ConfigurationTests {
             port: 1, host: "h", dataDirectory: "d", logLevel: .trace, publicURL: nil, mode: .approval, provider: .fly,
             allowLocalClone: true, githubAPIURL: "x", flyAPIURL: "x", flyOrg: "x", flyRegion: "x",
             timeouts: (1, 1, 1, 1), httpMaxBodyBytes: 1, httpConnectionTimeoutSeconds: 1, httpThreads: 1,
-            httpMaxConnections: 1, databaseMaxConnections: 1, jobsLeaseSeconds: 1, intakeMaxPayloadBytes: 1, recoveryIntervalSeconds: 1)
+            httpMaxConnections: 1, databaseMaxConnections: 1, jobsLeaseSeconds: 1, intakeMaxPayloadBytes: 1, recoveryIntervalSeconds: 1,
+            previewTTLSeconds: 1, previewsMaxExtensionSeconds: 1, previewsMaxLivePerRepository: 1, previewsCleanupIntervalSeconds: 1)
         try scrambled.apply(file, path: path)
         #expect(scrambled == Defaults.builtIn)
     }
