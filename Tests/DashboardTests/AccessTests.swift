@@ -264,6 +264,11 @@ struct AccessTests {
             #expect(login.headers["X-Frame-Options"] == "DENY")
             #expect(login.headers["X-Content-Type-Options"] == "nosniff")
             #expect(try await h.anonymousGet("/static/app.css").status == 200)
+
+            // Metrics carry counts only: no repository, branch or user of any sign-in.
+            _ = try await h.signIn(as: Self.bob)
+            let metrics = await OperationalMetrics(client: h.client, github: { nil }, fly: nil).render()
+            for secret in ["acme", "secret", "hidden-branch", "bob", "octo/app"] { #expect(!metrics.contains(secret), "\(secret)") }
         }
     }
 
