@@ -52,6 +52,37 @@ final class EventRecorder: Sendable {
     var all: [RecordedEvent] { events.withLock { $0 } }
 }
 
+/// GitHub sometimes fails a write it has already made (a 502 from its front end): the fake makes the change,
+/// then answers with `status`. A client that simply retries a create makes a second object.
+final class AfterApplyFaults: Sendable {
+    private struct Fault {
+        var status: Int
+        var remaining: Int
+        var pattern: String?
+    }
+
+    private let faults = Mutex<[Fault]>([])
+
+    func add(status: Int, times: Int, matching: String?) {
+        faults.withLock { $0.append(Fault(status: status, remaining: times, pattern: matching)) }
+    }
+
+    /// `response`, or an error answer when a fault matches a successful request.
+    func answer(_ request: HTTPRequest, _ response: HTTPResponse) -> HTTPResponse {
+        guard (200..<300).contains(response.status) else { return response }
+        let line = "\(request.method.rawValue) \(request.path)"
+        let status: Int? = faults.withLock { faults in
+            guard let index = faults.firstIndex(where: { $0.pattern.map { line.hasPrefix($0) } ?? true }) else { return nil }
+            faults[index].remaining -= 1
+            let status = faults[index].status
+            if faults[index].remaining <= 0 { faults.remove(at: index) }
+            return status
+        }
+        guard let status else { return response }
+        return .json(status, Data(#"{"message":"Server Error","documentation_url":"https://docs.github.com/rest"}"#.utf8))
+    }
+}
+
 /// Commits to the fake's repository one at a time (git's index allows one writer).
 actor GitWriter {
     let git: LocalGitRepository
@@ -103,6 +134,8 @@ extension Fakes {
             let matching = body["matching"]?.stringValue
             if let status = body["status"]?.integerValue {
                 github.injectFault(.status(Int(status)), times: times, matching: matching)
+            } else if let status = body["after_apply_status"]?.integerValue {
+                afterApply.add(status: Int(status), times: times, matching: matching)
             } else if let retryAfter = body["rate_limited"]?.integerValue {
                 github.injectFault(.rateLimited(retryAfter: Int(retryAfter)), times: times, matching: matching)
             } else {

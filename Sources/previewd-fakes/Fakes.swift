@@ -18,6 +18,8 @@ final class Fakes: Sendable {
     let github: FakeGitHub
     let recorder: EventRecorder
     let writer: GitWriter
+    /// Faults that let the request take effect and then answer with an error.
+    let afterApply = AfterApplyFaults()
     /// What `/info` and `fakes.json` say; complete once the control server listens.
     let info = Mutex<JSONValue>([:])
     private let servers = Mutex<[HTTPServer]>([])
@@ -53,10 +55,10 @@ final class Fakes: Sendable {
         var flyRouter = Router()
         let recorder = fakes.recorder
         for method: HTTPMethod in [.get, .post, .patch, .put, .delete] {
-            githubRouter.add(method, "/*") { request in
+            githubRouter.add(method, "/*") { [fakes] request in
                 let response = await github.handle(request)
                 recorder.note(request, response)
-                return response
+                return fakes.afterApply.answer(request, response)
             }
             flyRouter.add(method, "/*") { request in await fly.handle(request) }
         }

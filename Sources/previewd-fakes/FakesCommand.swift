@@ -25,7 +25,8 @@ enum FakesCommand {
           GET  /events               every request the fake GitHub answered, with its time (unix seconds)
           GET  /violations           contract violations seen so far
           GET  /summary              counts: requests, by status, check runs, violations
-          POST /faults               {"status": 503, "times": 2, "matching": "POST /repos"} or {"rate_limited": 1, "times": 1}
+          POST /faults               {"status": 503, "times": 2, "matching": "POST /repos"}, {"rate_limited": 1, "times": 1},
+                                     or {"after_apply_status": 502, "matching": "POST /repos"} (the write happens, the answer fails)
           POST /commit               {"branch": "b1", "files": {"index.html": "..."}} -> {"sha": "..."}
           POST /payloads/push        {"branch": "b1", "sha": "...", "deleted": false} -> a push webhook payload
         """

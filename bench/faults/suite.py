@@ -69,6 +69,7 @@ class Suite:
         self.crashes = 0
         self.pg_restarts = 0
         self.faults_injected = 0
+        self.fault_kinds = {}
         self.sigterm_report = {}
         self.stop_chaos = threading.Event()
 
@@ -213,9 +214,14 @@ class Suite:
                 fault = rng.choice([
                     {"status": rng.choice([500, 502, 503]), "times": rng.randint(1, 3)},
                     {"rate_limited": 1, "times": rng.randint(1, 2)},
+                    # The write happens but the answer is a 502 (GitHub's front end does this).
+                    {"after_apply_status": 502, "times": 1, "matching": "POST /repos/octo/site/check-runs"},
+                    {"after_apply_status": 502, "times": 1, "matching": "POST /repos/"},
                 ])
                 self.fakes.control("POST", "/faults", fault)
                 self.faults_injected += 1
+                kind = "5xx" if "status" in fault else "429" if "rate_limited" in fault else "5xx after the write"
+                self.fault_kinds[kind] = self.fault_kinds.get(kind, 0) + 1
 
     # MARK: SIGTERM
 
@@ -239,7 +245,7 @@ class Suite:
             session = self.pg.scalar(f"SELECT id FROM setup_sessions WHERE branch = '{branch}'")
             if session:
                 # `/bin/sh -c 'sleep 600'` is the command previewd started: its parent is a previewd instance.
-                for pid, pgid, cmdline in harness.preview_processes().get(session, []):
+                for pid, pgid, cmdline in harness.preview_processes(self.work).get(session, []):
                     parent = harness.parent_pid(pid)
                     owner = next((i for i in self.instances if i.pid == parent), None)
                     if "sleep 600" in cmdline and owner is not None:
@@ -280,7 +286,7 @@ class Suite:
         time.sleep(0.5)
         try:
             os.killpg(install[1], 0)
-            survivors = [p for p, g, _ in harness.preview_processes().get(session, []) if g == install[1]]
+            survivors = [p for p, g, _ in harness.preview_processes(self.work).get(session, []) if g == install[1]]
             if survivors:
                 self.failures.append(f"SIGTERM phase: the install command's process group {install[1]} outlived previewd: {survivors}")
         except ProcessLookupError:
@@ -289,7 +295,7 @@ class Suite:
         takeover = None
         deadline = time.time() + LEASE_SECONDS - 3
         while time.time() < deadline and takeover is None:
-            for pid, pgid, cmdline in harness.preview_processes().get(session, []):
+            for pid, pgid, cmdline in harness.preview_processes(self.work).get(session, []):
                 if "sleep 600" in cmdline and pgid != install[1]:
                     takeover = time.time() - sent_at
             time.sleep(0.2)
@@ -446,7 +452,7 @@ class Suite:
 
     def check_processes(self):
         sessions = {r[0]: (r[1], r[2]) for r in self.pg.query("SELECT id, branch, state FROM setup_sessions")}
-        running = harness.preview_processes()
+        running = harness.preview_processes(self.work)
         previews = os.path.join(self.data_dir, "previews")
         directories = set(os.listdir(previews)) if os.path.isdir(previews) else set()
         for session_id, (branch, state) in sessions.items():
@@ -507,7 +513,7 @@ class Suite:
         print(f"  processed exactly once {processed} (+{lost_answers} stored whose answer was lost)")
         print(f"  SIGKILLs survived     {self.kills}")
         print(f"  PostgreSQL restarts   {self.pg_restarts}")
-        print(f"  GitHub faults         {self.faults_injected} injected; GitHub answered {summary['requests']} requests {summary['by_status']}")
+        print(f"  GitHub faults         {self.faults_injected} injected {self.fault_kinds}; GitHub answered {summary['requests']} requests {summary['by_status']}")
         print(f"  SIGTERM               {self.sigterm_report}")
         print(f"  sessions              {sessions}; check runs {check_runs}; contract violations {violations}")
         print(f"  instance starts       " + ", ".join(f"{i.name} {i.starts}" for i in self.instances))

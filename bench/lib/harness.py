@@ -268,13 +268,18 @@ def new_delivery_id():
     return str(uuid.uuid4())
 
 
-def preview_processes():
-    """{session id (lower-case): [(pid, pgid, cmdline)]} for every live process carrying the preview marker."""
+def preview_processes(root):
+    """{session id (lower-case): [(pid, pgid, cmdline)]} for every live process carrying the preview marker whose
+    working directory is under `root` (other previewd processes on the machine have previews of their own)."""
     found = {}
+    root = os.path.realpath(root)
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
+            cwd = os.readlink(f"/proc/{name}/cwd")
+            if cwd != root and not cwd.startswith(root + "/"):
+                continue
             with open(f"/proc/{name}/environ", "rb") as f:
                 environ = f.read().split(b"\0")
             with open(f"/proc/{name}/stat") as f:
