@@ -553,7 +553,7 @@ def main():
         suite.cleanup()
     for failure in suite.failures:
         harness.fail(failure)
-    print("fault suite: " + ("1 passed, 0 failed" if ok and not suite.failures else "0 passed, 1 failed"), flush=True)
+    print("faults: " + ("1 passed, 0 failed" if ok and not suite.failures else "0 passed, 1 failed"), flush=True)
     sys.exit(0 if ok and not suite.failures else 1)
 
 
