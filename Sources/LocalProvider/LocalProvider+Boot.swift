@@ -260,6 +260,7 @@ extension LocalProvider {
         }
         let timeout = configuration.healthTimeout
         let deadline = ContinuousClock.now + timeout
+        var poll = Duration.milliseconds(20)
         while true {
             await drain()
             if let status = child?.exitStatus {
@@ -283,7 +284,9 @@ extension LocalProvider {
                     "The app did not answer HTTP on port \(record.port) within \(Self.describe(timeout)); it must listen on the port given in $PORT."
                         + Self.lastLines(tail))
             }
-            try await Task.sleep(for: .milliseconds(200))
+            // Most apps answer within a few hundred milliseconds: look often at first, then every 200 ms.
+            try await Task.sleep(for: poll)
+            poll = min(poll * 2, .milliseconds(200))
         }
     }
 
