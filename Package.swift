@@ -58,11 +58,18 @@ let package = Package(
             dependencies: ["PreviewModel", "Postgres", "Jobs", "Intake", "GitHubAPI", "GitHubWebhooks", "PreviewdLogging"]
         ),
         .target(
+            name: "Dashboard",
+            dependencies: [
+                "HTTPTypes", "HTTPServer", "Postgres", "SessionEngine", "PreviewModel", "Metrics", "PreviewdCrypto",
+                "PreviewdLogging", "GitHubAPI", "PreviewdCore",
+            ]
+        ),
+        .target(
             name: "PreviewdApp",
             dependencies: [
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
                 "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
-                "SessionEngine", "PreviewModel",
+                "SessionEngine", "PreviewModel", "Dashboard",
                 "Recovery", "PreviewSteps", "LocalProvider", "FlyProvider",
             ]
         ),
@@ -107,6 +114,13 @@ let package = Package(
         ),
         .testTarget(name: "LocalProviderTests", dependencies: ["LocalProvider", "PreviewModel", "HTTPClient"]),
         .testTarget(name: "FlyProviderTests", dependencies: ["FlyProvider", "PreviewModel", "PreviewdTesting", "HTTPTypes", "HTTPClient"]),
+        .testTarget(
+            name: "DashboardTests",
+            dependencies: [
+                "Dashboard", "SessionEngine", "PreviewModel", "PreviewdTesting", "Postgres", "HTTPTypes", "HTTPServer", "HTTPClient",
+                "Metrics", "PreviewdCrypto", "PreviewdLogging", "GitHubAPI", "PreviewdCore",
+            ]
+        ),
         .testTarget(
             name: "RecoveryTests",
             dependencies: [

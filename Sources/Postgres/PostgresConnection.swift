@@ -150,7 +150,11 @@ public final class PostgresConnection {
         guard socket >= 0 else { return false }
         var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
         guard poll(&descriptor, 1, 0) > 0 else { return true }
-        return PQconsumeInput(handle) == 1 && PQstatus(handle) == CONNECTION_OK
+        // A pooled connection never listens, so anything arriving while idle is the server saying
+        // goodbye ("terminating connection"); its closing EOF may not have been read yet, so the
+        // connection is replaced rather than trusted for one more failed query.
+        _ = PQconsumeInput(handle)
+        return false
     }
 
     /// Waits up to `timeoutMilliseconds` for notifications on a connection that ran `LISTEN`.

@@ -1,3 +1,4 @@
+import Dashboard
 import FlyProvider
 import Foundation
 import GitHubAPI
@@ -33,6 +34,7 @@ extension Application {
                 defaultRegion: configuration.fly.region))
         }
         logger.info("preview provider ready", ["provider": configuration.provider.rawValue])
-        return PreviewSteps.makeExecutor(provider: choice, github: github, transport: HTTPClient(), logger: logger)
+        // The transport only reaches Fly.io; `/metrics` counts its calls by status.
+        return PreviewSteps.makeExecutor(provider: choice, github: github, transport: flyCalls.counting(HTTPClient()), logger: logger)
     }
 }

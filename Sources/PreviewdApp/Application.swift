@@ -1,3 +1,4 @@
+import Dashboard
 import Foundation
 import GitHubAPI
 import HTTPClient
@@ -24,6 +25,7 @@ public final class Application: Sendable {
         var workerTask: Task<Void, Never>
         var embedded: EmbeddedPostgres?
         var redeliveryTask: Task<Void, Never>?
+        var cleanupTask: Task<Void, Never>?
     }
 
     public let configuration: PreviewdConfiguration
@@ -31,6 +33,10 @@ public final class Application: Sendable {
     public let metrics = MetricsRegistry()
     private let accepting = Atomic<Bool>(true)
     private let running = Mutex<Running?>(nil)
+    /// The GitHub App client the engine uses, for `/metrics` (request counts, rate limits).
+    let gitHubClient = Mutex<GitHubClient?>(nil)
+    /// Calls to the Fly.io Machines API by status, for `/metrics`.
+    let flyCalls = ExternalCallCounter()
 
     /// Step bodies given by the caller (tests); otherwise detection through GitHub and the configured provider.
     private let injectedStepExecutor: (any StepExecutor)?
@@ -93,7 +99,8 @@ public final class Application: Sendable {
             let migrations = try MigrationsLocator.locate()
             try await Self.migrate(client: client, directory: migrations, logger: logger)
             let secrets = try webhookSecrets()
-            let router = makeRouter(client: client, secrets: secrets, migrations: migrations)
+            let engine = try makeSessionEngine(client: client)
+            let router = makeRouter(client: client, secrets: secrets, migrations: migrations, engine: engine)
             let server = HTTPServer(
                 configuration: HTTPServer.Configuration(
                     host: configuration.host, port: configuration.port, maxBodyBytes: configuration.http.maxBodyBytes,
@@ -103,14 +110,15 @@ public final class Application: Sendable {
             try server.start()
 
             let listener = PostgresListener(configuration: database, logger: logger)
-            let worker = try makeWorker(client: client, listener: listener)
+            let worker = makeWorker(client: client, listener: listener, engine: engine)
             let workers = configuration.jobs.workers
             let workerTask = Task { if workers > 0 { await worker.run() } }
             let redeliveryTask = startRedeliverySweeps(client: client, database: database)
+            let cleanupTask = engine.flatMap { startCleanupLoop(engine: $0, database: database) }
             running.withLock {
                 $0 = Running(
                     server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded,
-                    redeliveryTask: redeliveryTask)
+                    redeliveryTask: redeliveryTask, cleanupTask: cleanupTask)
             }
             logger.info("previewd is listening", [
                 "http.host": configuration.host, "http.port": "\(server.boundPort ?? configuration.port)",
@@ -132,6 +140,7 @@ public final class Application: Sendable {
         await state.server.shutdown(deadline: deadline)
         state.workerTask.cancel()
         state.redeliveryTask?.cancel()
+        state.cleanupTask?.cancel()
         // Cancelled steps hand their jobs back once their bodies have stopped (their commands killed); one that
         // cannot stop in time is left to its lease, so a stuck step never keeps previewd from exiting.
         if !(await Self.finishes(state.workerTask, within: Self.workerStopDeadline)) {
@@ -139,6 +148,7 @@ public final class Application: Sendable {
                            ["deadline_s": "\(Self.workerStopDeadline.components.seconds)"])
         }
         await state.redeliveryTask?.value
+        await state.cleanupTask?.value
         state.listener.stop()
         state.client.close()
         if let embedded = state.embedded {
@@ -185,7 +195,7 @@ public final class Application: Sendable {
         return [secret.revealedValue]
     }
 
-    private func makeRouter(client: PostgresClient, secrets: [String], migrations: URL) -> Router {
+    private func makeRouter(client: PostgresClient, secrets: [String], migrations: URL, engine: SessionEngine?) -> Router {
         var router = Router()
         let intake = WebhookIntake(
             verifier: WebhookSignatureVerifier(secrets: secrets), store: DeliveryStore(client: client), metrics: metrics,
@@ -197,13 +207,15 @@ public final class Application: Sendable {
         router.add(.get, "/readyz") { _ in await health.readiness() }
         let metricsEndpoint = MetricsEndpoint(
             registry: metrics, adminToken: configuration.adminToken?.revealedValue,
-            isPublic: configuration.metricsPublic)
-        router.add(.get, "/metrics") { metricsEndpoint.handle($0) }
+            isPublic: configuration.metricsPublic, operational: makeOperationalMetrics(client: client, github: { [weak self] in self?.gitHubClient.withLock { $0 } }))
+        router.add(.get, "/metrics") { await metricsEndpoint.handle($0) }
+        addDashboard(to: &router, client: client, actions: engine.map { engine in
+            ClosureSessionActionPerformer { try await engine.apply($0, toSession: $1) }
+        })
         return router
     }
 
-    private func makeWorker(client: PostgresClient, listener: PostgresListener) throws -> JobWorker {
-        let engine = try makeSessionEngine(client: client)
+    private func makeWorker(client: PostgresClient, listener: PostgresListener, engine: SessionEngine?) -> JobWorker {
         let processor = DeliveryProcessor(client: client, sessions: engine, logger: logger)
         var handlers = engine?.jobHandlers ?? [:]
         handlers[DeliveryStore.processJobKind] = { try await processor.handle($0) }
@@ -237,13 +249,16 @@ public final class Application: Sendable {
         let github = GitHubClient(
             configuration: .init(baseURL: configuration.github.apiURL),
             credentials: GitHubAppCredentials(appID: Int64(appID), privateKey: key), transport: HTTPClient(), logger: logger)
+        gitHubClient.withLock { $0 = github }
         let timeouts = configuration.stepTimeouts
         let engineConfiguration = SessionEngine.Configuration(
             publicURL: configuration.publicURL, mode: SessionMode(rawValue: configuration.mode.rawValue) ?? .auto,
             stepTimeouts: [
                 .detect: Int(timeouts.detect.components.seconds), .allocate: Int(timeouts.allocate.components.seconds),
                 .configure: Int(timeouts.configure.components.seconds), .boot: Int(timeouts.boot.components.seconds),
-            ])
+            ],
+            previewTTL: configuration.previews.ttl, maxExtension: configuration.previews.maxExtension,
+            maxLivePreviewsPerRepository: configuration.previews.maxLivePerRepository)
         let executor = try injectedStepExecutor ?? makeStepExecutor(github: github)
         return SessionEngine(client: client, github: github, executor: executor, configuration: engineConfiguration, logger: logger)
     }

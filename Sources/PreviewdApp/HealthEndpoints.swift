@@ -1,3 +1,4 @@
+import Dashboard
 import Foundation
 import HTTPTypes
 import Postgres
@@ -36,8 +37,10 @@ struct MetricsEndpoint: Sendable {
     let registry: MetricsRegistry
     let adminToken: String?
     let isPublic: Bool
+    /// Families computed at scrape (job queue, sessions, step outcomes, GitHub calls).
+    var operational: OperationalMetrics?
 
-    func handle(_ request: HTTPRequest) -> HTTPResponse {
+    func handle(_ request: HTTPRequest) async -> HTTPResponse {
         if !isPublic {
             guard let adminToken, let header = request.headers["Authorization"], header.hasPrefix("Bearer "),
                   SafeCompare.equals(String(header.dropFirst("Bearer ".count)), adminToken)
@@ -49,6 +52,6 @@ struct MetricsEndpoint: Sendable {
         }
         return HTTPResponse(
             status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
-            body: .bytes(Data(registry.render().utf8)))
+            body: .bytes(Data((registry.render() + (await operational?.render() ?? "")).utf8)))
     }
 }

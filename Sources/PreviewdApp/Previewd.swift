@@ -21,18 +21,23 @@ public enum Previewd {
         case .version:
             print("previewd \(PreviewdVersion.current)")
             return 0
-        case .serve, .migrate, .redeliver:
+        case .serve, .migrate, .redeliver, .sessions, .logs:
             break
         }
         let configuration: PreviewdConfiguration
         do {
-            configuration = try PreviewdConfiguration.loadFromEnvironment()
+            configuration = try PreviewdConfiguration.loadFromEnvironment().withStoredGitHubApp()
         } catch {
             FileHandle.standardError.write(Data("previewd: configuration error: \(error)\n".utf8))
             return 78
         }
         let logger = Logger(level: configuration.logLevel)
         let application = Application(configuration: configuration, logger: logger)
+        switch command {
+        case .sessions(let options): return await application.printSessions(options)
+        case .logs(let session, let step): return await application.printLog(session: session, step: step)
+        default: break
+        }
         do {
             if command == .migrate {
                 try await application.runMigrations()

@@ -19,11 +19,19 @@ extension PreviewdConfiguration {
         public static let metricsPublic = "PREVIEWD_METRICS_PUBLIC"
         public static let workers = "PREVIEWD_WORKERS"
         public static let redeliveryInterval = "PREVIEWD_REDELIVERY_INTERVAL"
+        public static let previewTTL = "PREVIEWD_PREVIEW_TTL"
+        public static let maxPreviewsPerRepository = "PREVIEWD_MAX_PREVIEWS_PER_REPO"
+        public static let cleanupInterval = "PREVIEWD_CLEANUP_INTERVAL"
         public static let webhookSecret = "GITHUB_WEBHOOK_SECRET"
         public static let appID = "GITHUB_APP_ID"
         public static let privateKey = "GITHUB_PRIVATE_KEY"
         public static let privateKeyPath = "GITHUB_PRIVATE_KEY_PATH"
         public static let githubAPIURL = "GITHUB_API_URL"
+        public static let githubWebURL = "GITHUB_WEB_URL"
+        public static let githubClientID = "GITHUB_CLIENT_ID"
+        public static let githubClientSecret = "GITHUB_CLIENT_SECRET"
+        public static let sessionSecret = "PREVIEWD_SESSION_SECRET"
+        public static let sessionTTL = "PREVIEWD_SESSION_TTL"
         public static let flyAPIToken = "FLY_API_TOKEN"
         public static let flyAPIURL = "FLY_API_URL"
         public static let flyOrg = "FLY_ORG"
@@ -104,6 +112,17 @@ extension PreviewdConfiguration {
         let redeliveryInterval = try value(Variable.redeliveryInterval).map { raw throws(ConfigurationError) in
             try Parse.interval(raw, name: Variable.redeliveryInterval)
         } ?? defaults.recoveryIntervalSeconds
+        let previewTTL = try value(Variable.previewTTL).map { raw throws(ConfigurationError) in
+            try Parse.duration(raw, name: Variable.previewTTL, in: Defaults.ttlRange, expected: "a duration from 1m to 30d such as 86400, 12h or 2d")
+        } ?? defaults.previewTTLSeconds
+        let maxPreviews = try value(Variable.maxPreviewsPerRepository).map { raw throws(ConfigurationError) in
+            try Parse.integer(raw, name: Variable.maxPreviewsPerRepository, in: Defaults.maxLiveRange, expected: "an integer from 0 (no cap) to 10000")
+        } ?? defaults.previewsMaxLivePerRepository
+        let cleanupInterval = try value(Variable.cleanupInterval).map { raw throws(ConfigurationError) in
+            raw == "0" ? 0 : try Parse.duration(
+                raw, name: Variable.cleanupInterval, in: 1...Defaults.cleanupIntervalRange.upperBound,
+                expected: "a duration such as 60, 1m or 5m (0 turns the cleanup loop off), at most 1d")
+        } ?? defaults.previewsCleanupIntervalSeconds
         let metricsPublic = try value(Variable.metricsPublic).map { raw throws(ConfigurationError) in
             try Parse.bool(raw, name: Variable.metricsPublic)
         } ?? false
@@ -131,7 +150,32 @@ extension PreviewdConfiguration {
             try Parse.slug(raw, name: Variable.flyRegion)
         } ?? defaults.flyRegion
 
-        return PreviewdConfiguration(
+        let githubWebURL = try value(Variable.githubWebURL).map { raw throws(ConfigurationError) in
+            try Parse.httpURL(raw, name: Variable.githubWebURL)
+        } ?? SignIn.webURL(forAPI: githubAPIURL)
+        let sessionTTL = try value(Variable.sessionTTL).map { raw throws(ConfigurationError) in
+            guard let duration = DurationText.parse(raw), duration >= .seconds(300), duration <= .seconds(30 * 86_400) else {
+                throw .invalidValue(name: Variable.sessionTTL, expected: "a duration from 5m to 30d such as 12h or 7d", got: raw)
+            }
+            return duration
+        } ?? .seconds(12 * 3600)
+        let sessionSecret = try value(Variable.sessionSecret).map { raw throws(ConfigurationError) in
+            guard raw.utf8.count >= 32 else {
+                throw .invalidValue(name: Variable.sessionSecret, expected: "at least 32 characters (e.g. `openssl rand -hex 32`)", got: nil)
+            }
+            return Secret(raw)
+        }
+        let clientID = value(Variable.githubClientID)
+        let clientSecret = value(Variable.githubClientSecret).map(Secret.init)
+        if (clientID == nil) != (clientSecret == nil) {
+            // Name the variable that is set, and what is missing next to it.
+            throw .invalidValue(
+                name: clientID != nil ? Variable.githubClientID : Variable.githubClientSecret,
+                expected: "set together with \(clientID != nil ? Variable.githubClientSecret : Variable.githubClientID) (the App's OAuth credentials)",
+                got: clientID)
+        }
+
+        var configuration = PreviewdConfiguration(
             port: port,
             host: host,
             publicURL: publicURL,
@@ -154,8 +198,15 @@ extension PreviewdConfiguration {
                        threads: defaults.httpThreads, maxConnections: defaults.httpMaxConnections),
             jobs: Jobs(leaseSeconds: defaults.jobsLeaseSeconds, workers: workers),
             intake: Intake(maxPayloadBytes: defaults.intakeMaxPayloadBytes),
-            recovery: Recovery(redeliveryInterval: redeliveryInterval == 0 ? nil : .seconds(redeliveryInterval))
+            recovery: Recovery(redeliveryInterval: redeliveryInterval == 0 ? nil : .seconds(redeliveryInterval)),
+            previews: Previews(
+                ttl: .seconds(previewTTL), maxExtension: .seconds(defaults.previewsMaxExtensionSeconds),
+                maxLivePerRepository: maxPreviews == 0 ? nil : maxPreviews,
+                cleanupInterval: cleanupInterval == 0 ? nil : .seconds(cleanupInterval))
         )
+        configuration.signIn = SignIn(
+            clientID: clientID, clientSecret: clientSecret, webURL: githubWebURL, sessionSecret: sessionSecret, sessionTTL: sessionTTL)
+        return configuration
     }
 
     /// `http://<host>:<port>`, with wildcard listen addresses replaced by localhost.
@@ -228,6 +279,15 @@ struct Defaults: Equatable {
     var jobsWorkers = 4
     var intakeMaxPayloadBytes = 26_214_400
     var recoveryIntervalSeconds = 600
+    var previewTTLSeconds = 86_400
+    var previewsMaxExtensionSeconds = 604_800
+    var previewsMaxLivePerRepository = 10
+    var previewsCleanupIntervalSeconds = 60
+
+    static let ttlRange = 60...2_592_000
+    static let maxExtensionRange = 3_600...7_776_000
+    static let maxLiveRange = 0...10_000
+    static let cleanupIntervalRange = 0...86_400
 
     /// Must stay identical to `config/previewd.json`; a test checks this.
     static let builtIn = Defaults()
@@ -241,6 +301,9 @@ struct Defaults: Equatable {
             && lhs.httpThreads == rhs.httpThreads && lhs.httpMaxConnections == rhs.httpMaxConnections
             && lhs.databaseMaxConnections == rhs.databaseMaxConnections && lhs.jobsLeaseSeconds == rhs.jobsLeaseSeconds && lhs.jobsWorkers == rhs.jobsWorkers
             && lhs.intakeMaxPayloadBytes == rhs.intakeMaxPayloadBytes && lhs.recoveryIntervalSeconds == rhs.recoveryIntervalSeconds
+            && lhs.previewTTLSeconds == rhs.previewTTLSeconds && lhs.previewsMaxExtensionSeconds == rhs.previewsMaxExtensionSeconds
+            && lhs.previewsMaxLivePerRepository == rhs.previewsMaxLivePerRepository
+            && lhs.previewsCleanupIntervalSeconds == rhs.previewsCleanupIntervalSeconds
     }
 
     /// Overlays the keys present in `file`, validating each under its JSON key path.
@@ -297,6 +360,29 @@ struct Defaults: Equatable {
                 try Parse.integer(String(value), name: "recovery.intervalSeconds", in: 0...604_800, expected: "a number of seconds from 0 (sweep off) to 604800")
             }
         }
+        let previews = file.previews
+        if let value = previews?.ttlSeconds {
+            previewTTLSeconds = try check { () throws(ConfigurationError) in
+                try Parse.integer(String(value), name: "previews.ttlSeconds", in: Defaults.ttlRange, expected: "a number of seconds from 60 to 2592000 (30 days)")
+            }
+        }
+        if let value = previews?.maxExtensionSeconds {
+            previewsMaxExtensionSeconds = try check { () throws(ConfigurationError) in
+                try Parse.integer(String(value), name: "previews.maxExtensionSeconds", in: Defaults.maxExtensionRange,
+                                  expected: "a number of seconds from 3600 to 7776000 (90 days)")
+            }
+        }
+        if let value = previews?.maxLivePerRepository {
+            previewsMaxLivePerRepository = try check { () throws(ConfigurationError) in
+                try Parse.integer(String(value), name: "previews.maxLivePerRepository", in: Defaults.maxLiveRange, expected: "an integer from 0 (no cap) to 10000")
+            }
+        }
+        if let value = previews?.cleanupIntervalSeconds {
+            previewsCleanupIntervalSeconds = try check { () throws(ConfigurationError) in
+                try Parse.integer(String(value), name: "previews.cleanupIntervalSeconds", in: Defaults.cleanupIntervalRange,
+                                  expected: "a number of seconds from 0 (cleanup loop off) to 86400")
+            }
+        }
     }
 }
 
@@ -315,6 +401,14 @@ enum Parse {
         let expected = "a number of seconds or a duration such as 600, 10m or 1h (0 turns the periodic sweep off), at most 7d"
         if raw == "0" { return 0 }
         guard let duration = DurationText.parse(raw), duration <= .seconds(604_800) else {
+            throw .invalidValue(name: name, expected: expected, got: raw)
+        }
+        return Int(duration.components.seconds)
+    }
+
+    /// A duration in seconds (`90`, `30m`, `2h`, `1d`) within `range` seconds.
+    static func duration(_ raw: String, name: String, in range: ClosedRange<Int>, expected: String) throws(ConfigurationError) -> Int {
+        guard let duration = DurationText.parse(raw), range.contains(Int(duration.components.seconds)) else {
             throw .invalidValue(name: name, expected: expected, got: raw)
         }
         return Int(duration.components.seconds)

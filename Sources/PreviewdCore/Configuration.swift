@@ -98,6 +98,28 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Lifetimes of previews, the cap per repository and the cleanup loop.
+    public struct Previews: Sendable, Equatable {
+        /// How long a preview lives after its last push, command or boot (`previews.ttlSeconds`,
+        /// `PREVIEWD_PREVIEW_TTL`); a repository's `ttl` in `.github/preview.yml` wins.
+        public var ttl: Duration
+        /// `/preview extend` keeps a preview alive at most this far ahead (`previews.maxExtensionSeconds`).
+        public var maxExtension: Duration
+        /// Live previews per repository (`previews.maxLivePerRepository`, `PREVIEWD_MAX_PREVIEWS_PER_REPO`); more wait
+        /// in line. `nil` (configured as 0) means no cap.
+        public var maxLivePerRepository: Int?
+        /// Time between cleanup rounds (`previews.cleanupIntervalSeconds`, `PREVIEWD_CLEANUP_INTERVAL`); `nil`
+        /// (configured as 0) turns the loop off, and with it expiry and check-run renewal.
+        public var cleanupInterval: Duration?
+
+        public init(ttl: Duration, maxExtension: Duration, maxLivePerRepository: Int?, cleanupInterval: Duration?) {
+            self.ttl = ttl
+            self.maxExtension = maxExtension
+            self.maxLivePerRepository = maxLivePerRepository
+            self.cleanupInterval = cleanupInterval
+        }
+    }
+
     /// `PORT`.
     public var port: Int
     /// `HOST`: the address to listen on.
@@ -128,6 +150,45 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
     public var jobs: Jobs
     public var intake: Intake
     public var recovery: Recovery
+    public var previews: Previews
+    /// Sign in with GitHub on the dashboard.
+    public var signIn = SignIn()
+
+    /// Sign in with GitHub: the App's OAuth credentials and the previewd session cookie.
+    public struct SignIn: Sendable {
+        /// `GITHUB_CLIENT_ID`; with the secret, turns sign-in with GitHub on (the manifest flow's stored App is
+        /// used when both are unset).
+        public var clientID: String?
+        /// `GITHUB_CLIENT_SECRET`.
+        public var clientSecret: Secret?
+        /// `GITHUB_WEB_URL`: https://github.com, or derived from `GITHUB_API_URL` for GitHub Enterprise Server.
+        public var webURL: String
+        /// `PREVIEWD_SESSION_SECRET`: signs the session cookie; the data directory's dashboard key when unset.
+        public var sessionSecret: Secret?
+        /// `PREVIEWD_SESSION_TTL`: how long a sign-in lasts (default 12h).
+        public var sessionTTL: Duration
+
+        public init(
+            clientID: String? = nil, clientSecret: Secret? = nil, webURL: String = "https://github.com", sessionSecret: Secret? = nil,
+            sessionTTL: Duration = .seconds(12 * 3600)
+        ) {
+            self.clientID = clientID
+            self.clientSecret = clientSecret
+            self.webURL = webURL
+            self.sessionSecret = sessionSecret
+            self.sessionTTL = sessionTTL
+        }
+
+        /// `https://api.github.com` → `https://github.com`; GitHub Enterprise Server's `https://HOST/api/v3` →
+        /// `https://HOST`; anything else keeps its origin.
+        public static func webURL(forAPI api: String) -> String {
+            var url = api
+            while url.hasSuffix("/") { url.removeLast() }
+            if url == "https://api.github.com" { return "https://github.com" }
+            if url.hasSuffix("/api/v3") { return String(url.dropLast("/api/v3".count)) }
+            return url
+        }
+    }
 
     /// The effective configuration with every secret replaced by whether it is set, for the start-up log.
     public var redactedSummary: [String: String] {
@@ -151,6 +212,11 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
             "github.webhook_secrets": github.webhookSecrets.isEmpty
                 ? "not set (generated in data dir)" : "\(github.webhookSecrets.count) <redacted>",
             "github.api_url": github.apiURL,
+            "github.web_url": signIn.webURL,
+            "github.client_id": signIn.clientID ?? "not set",
+            "github.client_secret": secretState(signIn.clientSecret),
+            "session.secret": signIn.sessionSecret == nil ? "not set (dashboard key in data dir)" : "<redacted>",
+            "session.ttl": DurationText.format(signIn.sessionTTL),
             "fly.api_token": secretState(fly.apiToken),
             "fly.api_url": fly.apiURL,
             "fly.org": fly.org,
@@ -165,6 +231,10 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
             "jobs.workers": String(jobs.workers),
             "intake.max_payload_bytes": String(intake.maxPayloadBytes),
             "recovery.interval_seconds": recovery.redeliveryInterval.map { String($0.components.seconds) } ?? "0 (periodic sweep off)",
+            "previews.ttl_seconds": String(previews.ttl.components.seconds),
+            "previews.max_extension_seconds": String(previews.maxExtension.components.seconds),
+            "previews.max_live_per_repository": previews.maxLivePerRepository.map(String.init) ?? "0 (no cap)",
+            "previews.cleanup_interval_seconds": previews.cleanupInterval.map { String($0.components.seconds) } ?? "0 (cleanup loop off)",
         ]
     }
 

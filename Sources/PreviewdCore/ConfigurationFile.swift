@@ -20,10 +20,11 @@ struct ConfigurationFile: Decodable, Equatable {
     var jobs: Jobs?
     var intake: Intake?
     var recovery: Recovery?
+    var previews: Previews?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case port, host, dataDirectory, logLevel, publicURL, mode, provider, allowLocalClone
-        case github, fly, steps, http, database, jobs, intake, recovery
+        case github, fly, steps, http, database, jobs, intake, recovery, previews
     }
 
     init(from decoder: any Decoder) throws {
@@ -44,6 +45,7 @@ struct ConfigurationFile: Decodable, Equatable {
         jobs = try c.decodeIfPresent(Jobs.self, forKey: .jobs)
         intake = try c.decodeIfPresent(Intake.self, forKey: .intake)
         recovery = try c.decodeIfPresent(Recovery.self, forKey: .recovery)
+        previews = try c.decodeIfPresent(Previews.self, forKey: .previews)
     }
 
     struct GitHub: Decodable, Equatable {
@@ -142,6 +144,21 @@ struct ConfigurationFile: Decodable, Equatable {
         init(from decoder: any Decoder) throws {
             let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
             intervalSeconds = try c.decodeIfPresent(Int.self, forKey: .intervalSeconds)
+        }
+    }
+
+    struct Previews: Decodable, Equatable {
+        var ttlSeconds: Int?
+        var maxExtensionSeconds: Int?
+        var maxLivePerRepository: Int?
+        var cleanupIntervalSeconds: Int?
+        enum CodingKeys: String, CodingKey, CaseIterable { case ttlSeconds, maxExtensionSeconds, maxLivePerRepository, cleanupIntervalSeconds }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
+            ttlSeconds = try c.decodeIfPresent(Int.self, forKey: .ttlSeconds)
+            maxExtensionSeconds = try c.decodeIfPresent(Int.self, forKey: .maxExtensionSeconds)
+            maxLivePerRepository = try c.decodeIfPresent(Int.self, forKey: .maxLivePerRepository)
+            cleanupIntervalSeconds = try c.decodeIfPresent(Int.self, forKey: .cleanupIntervalSeconds)
         }
     }
 

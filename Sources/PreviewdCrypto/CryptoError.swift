@@ -27,6 +27,12 @@ public enum CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidJWTSignature
     /// The claims or header could not be encoded as JSON.
     case jsonEncodingFailed(detail: String)
+    /// An AES-256-GCM key that is not 32 bytes.
+    case invalidKeyLength(expected: Int, got: Int)
+    /// Sealed data that is too short, was changed, or was sealed under another key or associated data.
+    case authenticationFailed
+    /// The cipher itself failed (OpenSSL's reason).
+    case cipherFailed(detail: String)
 
     public var description: String {
         switch self {
@@ -54,6 +60,12 @@ public enum CryptoError: Error, Sendable, Equatable, CustomStringConvertible {
             return "The JWT signature does not verify with the given public key."
         case .jsonEncodingFailed(let detail):
             return "JSON encoding failed: \(detail)."
+        case .invalidKeyLength(let expected, let got):
+            return "The key must be \(expected) bytes, got \(got)."
+        case .authenticationFailed:
+            return "The sealed data does not authenticate: it was changed, truncated, or sealed with another key."
+        case .cipherFailed(let detail):
+            return "AES-GCM failed: \(detail)."
         }
     }
 }

@@ -77,6 +77,11 @@ struct State: Sendable {
     var deployments: [Int64: StoredObject] = [:]
     var deliveries: [DeliveryState] = []
     var redeliveries: [Int64] = []
+    /// App manifest codes not yet exchanged, with the App each one creates.
+    var manifestCodes: [String: JSONValue] = [:]
+    /// OAuth codes not yet exchanged, and the user tokens they became.
+    var oauthCodes: [String: OAuthCodeState] = [:]
+    var userTokens: [String: FakeGitHub.OAuthUser] = [:]
 
     mutating func nextID() -> Int64 {
         nextIdentifier += 1
@@ -137,6 +142,8 @@ extension FakeGitHub {
             }
             request.path = String(request.path.dropFirst(pathPrefix.count))
         }
+        if let conversion = manifestConversion(request) { return .response(conversion) }
+        if let answer = userFlow(request) { return .response(answer) }
 
         let check = contract.validateRequest(method: request.method.rawValue, path: request.path, query: request.query, body: request.body)
         let undocumentedKey = "\(request.method.rawValue) \(request.path)"
@@ -206,7 +213,7 @@ extension FakeGitHub {
         return .response(finish(request, operation: operation, reply: reply, installationID: { if case .installation(let id) = caller { id } else { nil } }()))
     }
 
-    private func headerViolations(_ request: HTTPRequest, operation: String) -> [ContractViolation] {
+    func headerViolations(_ request: HTTPRequest, operation: String) -> [ContractViolation] {
         var violations: [ContractViolation] = []
         if request.headers["Accept"] != "application/vnd.github+json" {
             violations.append(ContractViolation(operation: operation, location: "header.Accept", message: "GitHub recommends application/vnd.github+json, got \(request.headers["Accept"] ?? "nothing")"))
@@ -223,7 +230,7 @@ extension FakeGitHub {
         return violations
     }
 
-    private func finish(_ request: HTTPRequest, operation: String?, reply: Reply, installationID: Int64? = nil, rateHeaders: Bool = true) -> HTTPResponse {
+    func finish(_ request: HTTPRequest, operation: String?, reply: Reply, installationID: Int64? = nil, rateHeaders: Bool = true) -> HTTPResponse {
         var headers = reply.headers
         headers["Content-Type"] = "application/json; charset=utf-8"
         headers["X-GitHub-Request-Id"] = "FAKE:\(UUID().uuidString.prefix(8))"

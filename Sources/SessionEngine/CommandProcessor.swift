@@ -82,8 +82,12 @@ struct CommandProcessor: Sendable {
                     replies.append(PreviewCommand.helpText)
                 case .status:
                     replies.append(try await statusTable(repositoryID: request.repositoryID, pullRequest: pullRequest))
-                case .extend:
-                    problems.append("`\(command)`: extending a preview's lifetime is not available yet")
+                case .extend(let duration):
+                    let key = "comment:\(request.commentID ?? 0):\(index)"
+                    switch try await extend(by: duration, key: key, command: "\(command)", request: request, pullRequest: pullRequest) {
+                    case .extended(let reply): replies.append(reply)
+                    case .refused(let problem): problems.append("`\(command)`: \(problem)")
+                    }
                 case .next, .run, .retry, .destroy:
                     let event: SessionEvent = switch command {
                     case .next: .approved(.next, by: request.requester)
@@ -140,6 +144,72 @@ struct CommandProcessor: Sendable {
                 """)
             return problem
         }
+    }
+
+    enum Extension: Sendable {
+        case extended(String)
+        case refused(String)
+    }
+
+    /// `/preview extend [duration]`: moves the live preview's expiry by `duration` (one TTL when `nil`) from the
+    /// later of now and its current expiry, at most ``SessionEngine/Configuration/maxExtension`` ahead of now.
+    private func extend(by duration: Duration?, key: String, command: String, request: CommandRequest, pullRequest: Int?) async throws -> Extension {
+        try await client.withTransaction { connection -> Extension in
+            if let previous = try await connection.query("SELECT session_id, outcome FROM session_commands WHERE dedupe_key = \(key)").first {
+                // The job runs again after a crash: answer the same, from what is stored now.
+                let outcome: String = try previous.decode("outcome")
+                guard outcome == "applied", let id = try previous.decode("session_id", as: UUID?.self),
+                      let session = try await SessionStore.session(id, on: connection), let expiresAt = session.expiresAt
+                else { return .refused(outcome) }
+                return .extended(Self.extensionReply(session, expiresAt: expiresAt, now: store.now(), cap: nil))
+            }
+            let noPreview = "there is no live preview to extend; push a commit to start one"
+            guard let pullRequest, let id = try await sessionID(repositoryID: request.repositoryID, pullRequest: pullRequest, on: connection),
+                  let session = try await SessionStore.session(id, on: connection, lock: true)
+            else { return .refused(noPreview) }
+            let refusal: String? = switch session.lifecycle {
+            case .active: nil
+            case .destroying: "there is no live preview to extend: it is being torn down"
+            case .destroyed: "there is no live preview to extend: it was torn down; push a commit or comment `/preview run` to bring it back"
+            }
+            if let refusal {
+                try await record(key: key, sessionID: id, command: command, requester: request.requester, outcome: refusal, on: connection)
+                return .refused(refusal)
+            }
+            let now = store.now()
+            let ttl = session.ttl(default: configuration.previewTTL)
+            let limit = now.addingTimeInterval(configuration.maxExtension.timeInterval)
+            let wanted = max(session.expiresAt ?? now, now).addingTimeInterval((duration ?? ttl).timeInterval)
+            let target = min(wanted, limit)
+            let row = try await connection.query("""
+                UPDATE setup_sessions SET
+                    extended_until = greatest(extended_until, \(target)),
+                    expires_at = greatest(last_active_at + make_interval(secs => \(ttl.timeInterval)), extended_until, \(target)),
+                    updated_at = now()
+                WHERE id = \(id)
+                RETURNING expires_at
+                """)[0]
+            let expiresAt: Date = try row.decode("expires_at")
+            try await record(key: key, sessionID: id, command: command, requester: request.requester, outcome: "applied", on: connection)
+            try await SessionStore.requestSync(id, on: connection)  // the comment shows the new expiry
+            logger.info("preview extended", ["session.id": id.uuidString.lowercased(), "github.user": request.requester, "expires_at": "\(expiresAt)"])
+            return .extended(Self.extensionReply(session, expiresAt: expiresAt, now: now, cap: wanted > limit ? configuration.maxExtension : nil))
+        }
+    }
+
+    /// - Parameter cap: the limit, when it cut the extension short.
+    static func extensionReply(_ session: SessionRecord, expiresAt: Date, now: Date, cap: Duration?) -> String {
+        let left = Int64(max(0, expiresAt.timeIntervalSince(now)).rounded())
+        var text = "The preview of `\(session.branch)` now expires at \(expiresAt.formatted(.iso8601)) (in \(LifetimeText.format(seconds: left)))."
+        if let cap { text += " Previews can be kept alive at most \(LifetimeText.format(cap)) ahead." }
+        return text
+    }
+
+    private func record(key: String, sessionID: UUID?, command: String, requester: String, outcome: String, on connection: PostgresConnectionHandle) async throws {
+        try await connection.execute("""
+            INSERT INTO session_commands (dedupe_key, session_id, command, requester, outcome)
+            VALUES (\(key), \(sessionID), \(command), \(requester), \(outcome))
+            """)
     }
 
     private func applyButton(_ request: CommandRequest) async throws -> String? {
@@ -248,6 +318,7 @@ struct CommandProcessor: Sendable {
             if let run { text += ", commit `\(SessionMachine.short(run.headSHA))` (\(run.state.rawValue), \(progress.percentDone) % done)" }
             text += ".\n\n" + (steps.isEmpty ? "No run yet." : StickyComment.table(session: session, run: run, steps: steps))
             if let url = session.previewURL { text += "\n\n**Preview:** \(url)" }
+            if session.lifecycle == .active, let expiry = StickyComment.expiryText(session: session) { text += "\n\n" + expiry }
             return text
         }
     }

@@ -109,7 +109,8 @@ struct GitHubReporter: Sendable {
                     try await markReported(step, logID: step.reportedLogID)
                     continue
                 }
-                if step.status == .queued && !queuedLong {
+                // A step waiting for a free slot may wait long: say so at once.
+                if step.status == .queued && !queuedLong && !CheckRunReport.isWaitingForSlot(step: step, session: session) {
                     let due = (step.queuedAt ?? now).addingTimeInterval(configuration.queuedReportDelay.timeInterval)
                     laterSync = min(laterSync ?? due, due)
                     continue
@@ -227,7 +228,8 @@ struct GitHubReporter: Sendable {
         guard let number = session.pullRequest else { return }
         let (run, steps) = (snapshot.run, snapshot.steps)
         // Only settled states are worth a comment: it changes when someone can act, not on every step.
-        let busy = steps.contains { $0.status == .queued || $0.status == .running }
+        // Waiting for a free slot is settled too: it may last, and the comment says why.
+        let busy = steps.contains { ($0.status == .queued && !CheckRunReport.isWaitingForSlot(step: $0, session: session)) || $0.status == .running }
         guard session.lifecycle == .destroyed || (session.lifecycle == .active && !busy && !steps.isEmpty) else { return }
         let body = StickyComment.body(session: session, run: run, steps: steps, publicURL: configuration.publicURL)
         guard body != session.commentBody else { return }

@@ -36,6 +36,9 @@ struct CheckRunReport: Equatable {
         let reason = step.statusReason ?? ""
         var report = CheckRunReport(status: .queued, conclusion: nil, title: "", summary: "", detailsURL: sessionURL, actions: [])
         switch step.status {
+        case .queued where isWaitingForSlot(step: step, session: session):
+            report.title = "Waiting for a free preview slot"
+            report.summary = StickyComment.slotWaitingText(reason: reason)
         case .pending, .queued:
             report.title = "Queued"
             report.summary = "\(step.name.rawValue) waits for a worker (\(reason))."
@@ -63,7 +66,7 @@ struct CheckRunReport: Equatable {
                     report.actions = [destroy]
                 } else if session.lifecycle != .active {
                     report.title = "Preview destroyed"
-                    report.summary += "\n\nThe preview has been torn down."
+                    report.summary += "\n\n" + StickyComment.teardownText(session: session)
                 }
             }
         case .failed:
@@ -90,6 +93,11 @@ struct CheckRunReport: Equatable {
             report.summary = reason.isEmpty ? "\(step.name.rawValue) was skipped." : reason
         }
         return report
+    }
+
+    /// Whether `step` is an allocate step held back by the repository's cap on live previews.
+    static func isWaitingForSlot(step: StepRecord, session: SessionRecord) -> Bool {
+        step.name == .allocate && step.status == .queued && session.slotWaitingSince != nil && session.lifecycle == .active
     }
 
     /// One line of at most 120 characters (titles are one line of status).
@@ -128,6 +136,7 @@ enum StickyComment {
             case .succeeded: details = step.title ?? ""
             case .failed, .timedOut: details = CheckRunReport.oneLine(step.error ?? step.statusReason ?? "")
             case .cancelled, .waitingForApproval: details = CheckRunReport.oneLine(step.statusReason ?? "")
+            case .queued where CheckRunReport.isWaitingForSlot(step: step, session: session): details = CheckRunReport.oneLine(step.statusReason ?? "")
             default: details = ""
             }
             lines.append("| `\(step.name.checkRunName)` | \(icon(step.status)) \(statusText(step.status)) | \(details.replacingOccurrences(of: "|", with: "\\|")) |")
@@ -137,12 +146,42 @@ enum StickyComment {
 
     /// The commands that do something right now.
     static func availableCommands(session: SessionRecord, steps: [StepRecord]) -> [String] {
-        guard session.lifecycle == .active else { return ["/preview status", "/preview help"] }
+        guard session.lifecycle == .active else {
+            // `/preview run` brings a torn-down preview back at its last commit.
+            return session.lifecycle == .destroyed && !steps.isEmpty
+                ? ["/preview run", "/preview status", "/preview help"] : ["/preview status", "/preview help"]
+        }
         var commands: [String] = []
         if steps.contains(where: { $0.status == .waitingForApproval }) { commands += ["/preview next", "/preview run"] }
         if steps.contains(where: { $0.status == .failed || $0.status == .timedOut || $0.status == .cancelled }) { commands.append("/preview retry") }
+        if session.previewURL != nil, steps.last?.status == .succeeded { commands.append("/preview extend") }
         commands += ["/preview destroy", "/preview status", "/preview help"]
         return commands
+    }
+
+    /// Why a step waits for a slot, and what happens next.
+    static func slotWaitingText(reason: String) -> String {
+        """
+        allocate is \(reason): this repository has as many live previews as previewd allows. It starts by itself, in \
+        order of arrival, as soon as another preview of this repository is torn down or expires; `/preview destroy` on a \
+        preview nobody needs frees a slot.
+        """
+    }
+
+    /// What the comment and the boot check run say about a torn-down preview, and how to bring it back.
+    static func teardownText(session: SessionRecord) -> String {
+        let reason = session.teardownReason ?? ""
+        if reason.hasPrefix(PreviewCleanup.expiredReasonPrefix) {
+            return "⌛ The preview was torn down: it \(reason). Push a commit or comment `/preview run` to bring it back."
+        }
+        let why = reason.isEmpty ? "" : " (\(reason))"
+        return "The preview has been torn down\(why). Push a commit or comment `/preview run` to bring it back."
+    }
+
+    /// When the preview expires, for the comment.
+    static func expiryText(session: SessionRecord) -> String? {
+        guard let expiresAt = session.expiresAt else { return nil }
+        return "**Expires:** \(expiresAt.formatted(.iso8601)) unless something happens on it; `/preview extend` keeps it longer."
     }
 
     static func body(session: SessionRecord, run: RunRecord?, steps: [StepRecord], publicURL: String) -> String {
@@ -151,12 +190,18 @@ enum StickyComment {
         parts.append("### previewd: preview of \(target)" + (run.map { " at `\(SessionMachine.short($0.headSHA))`" } ?? ""))
         switch session.lifecycle {
         case .destroyed:
-            parts.append("The preview has been torn down.")
+            parts.append(teardownText(session: session))
         case .destroying:
             parts.append("The preview is being torn down.")
         case .active:
             if !steps.isEmpty { parts.append(table(session: session, run: run, steps: steps)) }
-            if let url = session.previewURL, steps.last?.status == .succeeded { parts.append("**Preview:** \(url)") }
+            if let waiting = steps.first(where: { CheckRunReport.isWaitingForSlot(step: $0, session: session) }) {
+                parts.append("⏳ " + slotWaitingText(reason: waiting.statusReason ?? SessionStore.waitingReasonPrefix))
+            }
+            if let url = session.previewURL, steps.last?.status == .succeeded {
+                parts.append("**Preview:** \(url)")
+                if let expiry = expiryText(session: session) { parts.append(expiry) }
+            }
             if session.isFork {
                 parts.append("This pull request comes from a fork: every step after detect needs a collaborator's approval, and the preview gets no secrets.")
             }

@@ -32,6 +32,17 @@ public final class SessionEngine: SessionInputHandler, Sendable {
         public var transientRetries: Int
         /// First wait before retrying a transient error; doubles each time.
         public var transientBackoff: Duration
+        /// How long a preview lives after its last activity (`previews.ttlSeconds`, `PREVIEWD_PREVIEW_TTL`); a
+        /// repository's own `ttl` in `.github/preview.yml` wins. See ``PreviewCleanup`` for what counts as activity.
+        public var previewTTL: Duration
+        /// `/preview extend` never moves a preview's expiry further than this ahead of now.
+        public var maxExtension: Duration
+        /// Previews of one repository that may hold a machine at once (`previews.maxLivePerRepository`,
+        /// `PREVIEWD_MAX_PREVIEWS_PER_REPO`); more wait in line for a free slot. `nil` means no cap.
+        public var maxLivePreviewsPerRepository: Int?
+        /// A queued or running check run GitHub has not heard of for this long is sent again, well before GitHub
+        /// marks a check run that stayed incomplete for 14 days as stale.
+        public var checkRunRenewalAge: Duration
 
         public static let defaultTimeouts: [StepName: Int] = [.detect: 120, .allocate: 300, .configure: 120, .boot: 900]
 
@@ -39,7 +50,8 @@ public final class SessionEngine: SessionInputHandler, Sendable {
             publicURL: String, mode: SessionMode = .auto, stepTimeouts: [StepName: Int] = Configuration.defaultTimeouts,
             permissionCacheTTL: Duration = .seconds(60), logSyncInterval: Duration = .seconds(3),
             queuedReportDelay: Duration = .seconds(5), watchInterval: Duration = .seconds(1), transientRetries: Int = 3,
-            transientBackoff: Duration = .seconds(2)
+            transientBackoff: Duration = .seconds(2), previewTTL: Duration = .seconds(86_400), maxExtension: Duration = .seconds(7 * 86_400),
+            maxLivePreviewsPerRepository: Int? = 10, checkRunRenewalAge: Duration = .seconds(12 * 86_400)
         ) {
             self.publicURL = publicURL
             self.mode = mode
@@ -50,6 +62,10 @@ public final class SessionEngine: SessionInputHandler, Sendable {
             self.watchInterval = watchInterval
             self.transientRetries = transientRetries
             self.transientBackoff = transientBackoff
+            self.previewTTL = previewTTL
+            self.maxExtension = maxExtension
+            self.maxLivePreviewsPerRepository = maxLivePreviewsPerRepository.map { max(1, $0) }
+            self.checkRunRenewalAge = checkRunRenewalAge
         }
 
         func timeoutSeconds(for step: StepName) -> Int {
@@ -68,17 +84,25 @@ public final class SessionEngine: SessionInputHandler, Sendable {
     /// - Parameters:
     ///   - executor: the step bodies (detect and the provider).
     ///   - sleep: how to wait between transient retries inside a step; tests pass a clock that does not wait.
+    ///   - now: the clock of preview lifetimes (activity, expiry, extensions, check-run renewal); tests move it.
     public init(
         client: PostgresClient, github: GitHubClient, executor: any StepExecutor, configuration: Configuration, logger: Logger,
-        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+        now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.client = client
         self.github = github
         self.executor = executor
         self.configuration = configuration
         self.logger = logger
-        self.store = SessionStore(configuration: configuration)
+        self.store = SessionStore(configuration: configuration, now: now)
         self.sleep = sleep
+    }
+
+    /// The cleanup work of one round: expired previews, check runs about to go stale, sessions waiting for a slot.
+    /// Run it on one instance at a time (a `SingletonLoop`).
+    public var cleanup: PreviewCleanup {
+        PreviewCleanup(client: client, store: store, configuration: configuration, logger: logger)
     }
 
     // MARK: Jobs
@@ -229,6 +253,12 @@ public final class SessionEngine: SessionInputHandler, Sendable {
     // MARK: Queries
 
     /// The session's current run, its steps and how far along it is; `nil` for an unknown id.
+    /// Applies `event` to one session (the dashboard's and API's actions); returns why it was refused,
+    /// empty when it was applied.
+    public func apply(_ event: SessionEvent, toSession id: UUID) async throws -> [String] {
+        try await client.withTransaction { try await store.apply(event, to: id, on: $0).rejections }
+    }
+
     public func progress(sessionID: UUID) async throws -> SessionProgress? {
         try await client.withConnection { connection in
             guard let session = try await SessionStore.session(sessionID, on: connection) else { return nil }

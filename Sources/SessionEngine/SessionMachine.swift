@@ -264,11 +264,17 @@ public struct SessionMachine: Sendable, Equatable {
         switch lifecycle {
         case .active: nil
         case .destroying: "the preview is being torn down"
-        case .destroyed: "the preview was destroyed; push a commit or reopen the pull request to start again"
+        case .destroyed: "the preview was destroyed; push a commit, reopen the pull request or comment `/preview run` to start it again"
         }
     }
 
     private mutating func approve(_ scope: ApprovalScope, by user: String, into actions: inout [SessionAction]) {
+        if lifecycle == .destroyed, scope == .all, let sha = headSHA {
+            // `/preview run` brings a torn-down (or expired) preview back at its last commit, approved throughout.
+            requestRun(sha, into: &actions)
+            approve(.all, by: user, into: &actions)
+            return
+        }
         if let refusal = refusal() { actions.append(.rejected(refusal)); return }
         guard runState != nil else { actions.append(.rejected("no run has started yet")); return }
         guard runState == .running else {

@@ -24,12 +24,30 @@ public struct SessionRecord: Sendable, Equatable {
     public var commentBody: String?
     public var cloneURL: String?
     public var approvedSteps: Set<StepName>
+    /// When the cleanup loop tears the preview down: `greatest(lastActiveAt + TTL, extendedUntil)`; `nil` when not live.
+    public var expiresAt: Date? = nil
+    /// The last push, state-changing command or button, or successful boot.
+    public var lastActiveAt: Date? = nil
+    /// What `/preview extend` asked for.
+    public var extendedUntil: Date? = nil
+    /// Why the preview was last torn down.
+    public var teardownReason: String? = nil
+    /// Whether the session counts against its repository's cap on live previews.
+    public var holdsSlot: Bool = false
+    /// Since when the session waits for a free preview slot (its place in line); `nil` when it does not wait.
+    public var slotWaitingSince: Date? = nil
 
     static let columns = """
         id, installation_id, repository_id, repository_full_name, session_key, branch, pull_request_number, is_fork, head_sha,
         mode, state, preview_url, plan::text AS plan, provider_state::text AS provider_state, comment_id, comment_body,
-        clone_url, array_to_string(approved_steps, ',') AS approved_steps
+        clone_url, array_to_string(approved_steps, ',') AS approved_steps, expires_at, last_active_at, extended_until,
+        teardown_reason, holds_slot, slot_waiting_since
         """
+
+    /// The time to live that applies: the repository's `ttl` from its plan, else `defaultTTL`.
+    func ttl(default defaultTTL: Duration) -> Duration {
+        plan?.ttlSeconds.map { .seconds(max(1, $0)) } ?? defaultTTL
+    }
 
 
     /// How the preview is named to providers (`pr-<n>` for forks, whose branch names are not ours).
@@ -58,6 +76,12 @@ extension SessionRecord {
         commentBody = try row.decode("comment_body")
         cloneURL = try row.decode("clone_url")
         approvedSteps = Set((try row.decode("approved_steps", as: String?.self) ?? "").split(separator: ",").compactMap { StepName(rawValue: String($0)) })
+        expiresAt = try row.decode("expires_at")
+        lastActiveAt = try row.decode("last_active_at")
+        extendedUntil = try row.decode("extended_until")
+        teardownReason = try row.decode("teardown_reason")
+        holdsSlot = try row.decode("holds_slot")
+        slotWaitingSince = try row.decode("slot_waiting_since")
     }
 }
 

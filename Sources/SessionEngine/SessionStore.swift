@@ -39,6 +39,13 @@ struct SyncJobPayload: Codable {
 /// the resulting actions (rows, transitions, jobs) in the caller's transaction.
 struct SessionStore: Sendable {
     let configuration: SessionEngine.Configuration
+    /// The clock of preview lifetimes.
+    let now: @Sendable () -> Date
+
+    init(configuration: SessionEngine.Configuration, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.configuration = configuration
+        self.now = now
+    }
 
     // MARK: Reading
 
@@ -176,11 +183,21 @@ struct SessionStore: Sendable {
             case .teardown(let reason):
                 let payload = try JSONEncoder().encode(TeardownJobPayload(sessionID: sessionID, reason: reason, commentIDs: teardownComments))
                 try await JobQueue.enqueue(on: connection, kind: SessionJobKind.teardown, payload: payload, serialKey: Self.serialKey(sessionID), maxAttempts: 25)
+                // A session torn down while it waited for a slot leaves the line.
+                try await connection.execute("""
+                    UPDATE setup_sessions SET teardown_reason = \(reason), slot_waiting_since = NULL WHERE id = \(sessionID)
+                    """)
 
             case .destroyed:
                 try await connection.execute("""
-                    UPDATE setup_sessions SET destroyed_at = now(), preview_url = NULL, provider_state = NULL WHERE id = \(sessionID)
+                    UPDATE setup_sessions SET destroyed_at = now(), preview_url = NULL, provider_state = NULL, holds_slot = false,
+                           slot_waiting_since = NULL, extended_until = NULL
+                    WHERE id = \(sessionID)
                     """)
+                // Its slot is free: the first session in line for one starts.
+                if session.holdsSlot {
+                    try await wakeSlotWaiters(repositoryID: session.repositoryID, on: connection)
+                }
                 // The booted boot's check run loses its "Destroy" button and says the preview is gone.
                 try await connection.execute("""
                     UPDATE session_steps SET report_version = report_version + 1
@@ -196,13 +213,30 @@ struct SessionStore: Sendable {
                 UPDATE session_runs SET approve_all = \(machine.approveAll) WHERE id = \(current.id)
                 """)
         }
+        // Activity keeps a preview alive: see PreviewCleanup for the definition of idle.
+        let activeAt: Date? = Self.isActivity(event) ? now() : nil
+        let live = machine.lifecycle == .active
         try await connection.execute("""
             UPDATE setup_sessions SET state = \(machine.lifecycle.rawValue),
-                   approved_steps = \(machine.sessionApprovals.map(\.rawValue).sorted()), updated_at = now()
+                   approved_steps = \(machine.sessionApprovals.map(\.rawValue).sorted()), updated_at = now(),
+                   last_active_at = coalesce(\(activeAt), last_active_at),
+                   extended_until = CASE WHEN \(live) THEN extended_until END,
+                   expires_at = CASE WHEN \(live) THEN greatest(
+                       coalesce(\(activeAt), last_active_at) + make_interval(secs => \(session.ttl(default: configuration.previewTTL).timeInterval)),
+                       extended_until) END
             WHERE id = \(sessionID)
             """)
         try await requestSync(sessionID, on: connection)
         return Applied(actions: actions)
+    }
+
+    /// Whether `event` counts as activity on the preview: a push, a state-changing command or button, a boot.
+    static func isActivity(_ event: SessionEvent) -> Bool {
+        switch event {
+        case .runRequested, .approved, .retryRequested, .rerunRequested: true
+        case .stepSucceeded(let name, _): name == .boot
+        case .stepStarted, .stepFailed, .stepTimedOut, .teardownRequested, .teardownFinished: false
+        }
     }
 
     static func recordTransition(
@@ -228,6 +262,9 @@ struct SessionStore: Sendable {
             """)
     }
 
+    /// The advisory-lock class of sync requests: the ASCII bytes of "sync".
+    static let syncLockClass: Int32 = 0x7379_6E63
+
     static func serialKey(_ sessionID: UUID) -> String { "session:\(sessionID.uuidString.lowercased())" }
     static func syncSerialKey(_ sessionID: UUID) -> String { "github:\(sessionID.uuidString.lowercased())" }
 
@@ -235,6 +272,10 @@ struct SessionStore: Sendable {
     /// one queued sync covers every change made before it runs.
     static func requestSync(_ sessionID: UUID, runAt: Date? = nil, on connection: PostgresConnectionHandle) async throws {
         let key = syncSerialKey(sessionID)
+        // Two transactions asking at once would each see no queued sync and enqueue one; the later of two queued
+        // syncs then waits behind the earlier one's run_at (serial keys), however late that is. The lock makes the
+        // second wait for the first to commit, so it sees that sync and moves it instead.
+        _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.syncLockClass), hashtext(\(key)))")
         let moved = try await connection.query("""
             UPDATE jobs SET run_at = least(run_at, coalesce(\(runAt), now())), updated_at = now()
             WHERE id = (SELECT id FROM jobs WHERE kind = \(SessionJobKind.sync) AND serial_key = \(key) AND state = 'queued'

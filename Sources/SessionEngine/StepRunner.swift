@@ -102,6 +102,12 @@ struct StepRunner: Sendable {
               step.attempt == payload.attempt, step.status == .queued || step.status == .running,
               let run = try await SessionStore.run(step.runID, on: connection)
         else { return nil }
+        if step.status == .queued, step.name == .allocate,
+           case .waiting(let reason) = try await store.claimSlot(for: session, step: step, on: connection) {
+            // The step stays queued; a freed slot (or the cleanup loop) gives it a new job.
+            logger.info("allocate waits for a free preview slot", ["session.id": session.id.uuidString.lowercased(), "reason": reason])
+            return nil
+        }
         if step.status == .queued {
             _ = try await store.apply(.stepStarted(step.name), to: session.id, on: connection)
             step.status = .running

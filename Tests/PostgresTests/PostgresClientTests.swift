@@ -223,6 +223,20 @@ struct PostgresClientTests {
         }
     }
 
+    @Test("a backend terminated while idle is replaced before the next query, which succeeds")
+    func idleTerminationCostsNoQuery() async throws {
+        try await TestDatabase.withFreshDatabase { client, configuration in
+            let pool = PostgresClient(configuration: configuration, maxConnections: 1, logger: TestDatabase.logger)
+            defer { pool.close() }
+            let firstPID = try await pool.withConnection { try await $0.backendPID() }
+            _ = try await client.query("SELECT pg_terminate_backend(\(Int32(firstPID)), 5000)")
+            // The goodbye has been sent (the call above waited for the backend to exit): no query may fail now.
+            try await pool.ping()
+            let secondPID = try await pool.withConnection { try await $0.backendPID() }
+            #expect(secondPID != firstPID)
+        }
+    }
+
     @Test("a connection error in the middle of a transaction does not silently reconnect")
     func noReconnectInsideTransaction() async throws {
         try await TestDatabase.withFreshDatabase { client, configuration in

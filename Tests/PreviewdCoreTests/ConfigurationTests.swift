@@ -69,7 +69,8 @@ struct ConfigurationTests {
             port: 1, host: "h", dataDirectory: "d", logLevel: .trace, publicURL: nil, mode: .approval, provider: .fly,
             allowLocalClone: true, githubAPIURL: "x", flyAPIURL: "x", flyOrg: "x", flyRegion: "x",
             timeouts: (1, 1, 1, 1), httpMaxBodyBytes: 1, httpConnectionTimeoutSeconds: 1, httpThreads: 1,
-            httpMaxConnections: 1, databaseMaxConnections: 1, jobsLeaseSeconds: 1, intakeMaxPayloadBytes: 1, recoveryIntervalSeconds: 1)
+            httpMaxConnections: 1, databaseMaxConnections: 1, jobsLeaseSeconds: 1, intakeMaxPayloadBytes: 1, recoveryIntervalSeconds: 1,
+            previewTTLSeconds: 1, previewsMaxExtensionSeconds: 1, previewsMaxLivePerRepository: 1, previewsCleanupIntervalSeconds: 1)
         try scrambled.apply(file, path: path)
         #expect(scrambled == Defaults.builtIn)
     }
@@ -180,7 +181,34 @@ struct ConfigurationTests {
         BadValue(variable: "FLY_ORG", value: "my org", expectedFragment: "letters, digits"),
         BadValue(variable: "FLY_REGION", value: "iad/2", expectedFragment: "letters, digits"),
         BadValue(variable: "PREVIEWD_CONFIG", value: "/nonexistent/previewd.json", expectedFragment: "No such file or directory"),
+        BadValue(variable: "GITHUB_WEB_URL", value: "github.com", expectedFragment: "http:// or https:// URL"),
+        BadValue(variable: "PREVIEWD_SESSION_TTL", value: "1m", expectedFragment: "a duration from 5m to 30d"),
+        BadValue(variable: "PREVIEWD_SESSION_TTL", value: "soon", expectedFragment: "a duration from 5m to 30d"),
+        BadValue(variable: "PREVIEWD_SESSION_SECRET", value: "short", expectedFragment: "at least 32 characters"),
+        BadValue(variable: "GITHUB_CLIENT_ID", value: "Iv1.only-the-id", expectedFragment: "set together with GITHUB_CLIENT_SECRET"),
     ]
+
+    @Test func signInVariables() throws {
+        let unset = try load([:])
+        #expect(unset.signIn.clientID == nil && unset.signIn.clientSecret == nil)
+        #expect(unset.signIn.webURL == "https://github.com")
+        #expect(unset.signIn.sessionTTL == .seconds(12 * 3600))
+        let enterprise = try load(["GITHUB_API_URL": "https://ghe.example.com/api/v3"])
+        #expect(enterprise.signIn.webURL == "https://ghe.example.com")
+        let set = try load([
+            "GITHUB_CLIENT_ID": "Iv1.abc", "GITHUB_CLIENT_SECRET": "client-secret-7", "GITHUB_WEB_URL": "https://web.example/",
+            "PREVIEWD_SESSION_SECRET": String(repeating: "s", count: 32), "PREVIEWD_SESSION_TTL": "2d",
+        ])
+        #expect(set.signIn.clientID == "Iv1.abc")
+        #expect(set.signIn.clientSecret?.revealedValue == "client-secret-7")
+        #expect(set.signIn.webURL == "https://web.example")
+        #expect(set.signIn.sessionTTL == .seconds(2 * 86_400))
+        #expect(!set.description.contains("client-secret-7") && !set.description.contains(String(repeating: "s", count: 32)))
+        #expect(set.redactedSummary["session.ttl"] == "2d")
+        let secretOnly = try #require(loadError(["GITHUB_CLIENT_SECRET": "client-secret-8"]))
+        #expect(secretOnly.description.hasPrefix("GITHUB_CLIENT_SECRET must be set together with GITHUB_CLIENT_ID"))
+        #expect(!secretOnly.description.contains("client-secret-8"))
+    }
 
     @Test(arguments: badValues)
     func badValueNamesTheVariable(_ bad: BadValue) throws {

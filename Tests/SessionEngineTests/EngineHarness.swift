@@ -117,7 +117,13 @@ final class EngineHarness: Sendable {
             queuedReportDelay: .seconds(600), watchInterval: .milliseconds(50), transientRetries: 3, transientBackoff: .seconds(2))
     }
 
-    init(client: PostgresClient, configuration: SessionEngine.Configuration) throws {
+    /// - Parameters:
+    ///   - now: the engine's clock of preview lifetimes (a ``TestClock`` in cleanup tests).
+    ///   - detector: what detect finds (``TestDetector`` unless given).
+    init(
+        client: PostgresClient, configuration: SessionEngine.Configuration, now: @escaping @Sendable () -> Date = { Date() },
+        detector: any PlanDetector = TestDetector()
+    ) throws {
         self.client = client
         let fake = try FakeGitHub(appID: appID, publicKey: appKey.publicKey)
         fake.addInstallation(installationID)
@@ -131,19 +137,21 @@ final class EngineHarness: Sendable {
             sleep: { _ in }, jitter: { 0.5 })
         provider = TestProvider()
         let backoffs = self.backoffs
-        engine = Self.makeEngine(client: client, github: github, provider: provider, configuration: configuration) { delay in
-            backoffs.record(delay)
-        }
+        engine = Self.makeEngine(
+            client: client, github: github, provider: provider, configuration: configuration, detector: detector,
+            sleep: { delay in backoffs.record(delay) }, now: now)
     }
 
     static func makeEngine(
         client: PostgresClient, github: GitHubClient, provider: TestProvider, configuration: SessionEngine.Configuration,
-        sleep: @escaping @Sendable (Duration) async throws -> Void = { _ in }
+        detector: any PlanDetector = TestDetector(), sleep: @escaping @Sendable (Duration) async throws -> Void = { _ in },
+        now: @escaping @Sendable () -> Date = { Date() }
     ) -> SessionEngine {
         let executor = ProviderStepExecutor(
-            detector: TestDetector(), provider: provider,
+            detector: detector, provider: provider,
             secrets: EnvironmentSecretStore(environment: [EnvironmentSecretStore.variableName(for: "API_KEY"): secretValue]))
-        return SessionEngine(client: client, github: github, executor: executor, configuration: configuration, logger: Logger(level: .critical), sleep: sleep)
+        return SessionEngine(
+            client: client, github: github, executor: executor, configuration: configuration, logger: Logger(level: .critical), sleep: sleep, now: now)
     }
 
     /// Runs `body` with a harness on a fresh database; the worker stops afterwards.

@@ -64,7 +64,8 @@ struct RenderingTests {
         #expect(StickyComment.availableCommands(session: Self.session, steps: failed).first == "/preview retry")
         var destroyed = Self.session
         destroyed.lifecycle = .destroyed
-        #expect(StickyComment.availableCommands(session: destroyed, steps: failed) == ["/preview status", "/preview help"])
+        #expect(StickyComment.availableCommands(session: destroyed, steps: failed) == ["/preview run", "/preview status", "/preview help"])
+        #expect(StickyComment.availableCommands(session: destroyed, steps: []) == ["/preview status", "/preview help"])
         let body = StickyComment.body(session: Self.session, run: nil, steps: waiting, publicURL: "https://p")
         #expect(body.hasPrefix(StickyComment.marker(Self.session.id)))
         #expect(body.contains("| `previewd/allocate` | ✋ waiting for approval |"))

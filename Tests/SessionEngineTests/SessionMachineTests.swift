@@ -223,7 +223,7 @@ struct SessionMachineTests {
         ])
         #expect(machine.apply(.teardownRequested(reason: "again")) == [.rejected("the preview is already being torn down")])
         #expect(machine.apply(.teardownFinished) == [.destroyed])
-        #expect(machine.apply(.approved(.next, by: "a")) == [.rejected("the preview was destroyed; push a commit or reopen the pull request to start again")])
+        #expect(machine.apply(.approved(.next, by: "a")) == [.rejected("the preview was destroyed; push a commit, reopen the pull request or comment `/preview run` to start it again")])
         #expect(machine.apply(.teardownFinished).isEmpty)
     }
 
