@@ -70,7 +70,8 @@ class Bench:
         info = self.fakes.start()
         config = os.path.join(self.work, "previewd.json")
         harness.write_config(REPO_ROOT, config)
-        extra = {"PREVIEWD_LOG_LEVEL": "warning"}
+        # Every branch of a round is live at once: lift the per-repository cap on live previews above it.
+        extra = {"PREVIEWD_LOG_LEVEL": "warning", "PREVIEWD_MAX_PREVIEWS_PER_REPO": str(max(self.args.concurrency) + 10)}
         if self.args.workers:
             extra["PREVIEWD_WORKERS"] = str(self.args.workers)
         env = harness.previewd_environment(self.pg, info, harness.free_port(), os.path.join(self.work, "data"), SECRET,

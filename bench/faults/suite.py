@@ -258,8 +258,19 @@ class Suite:
         other = next(i for i in self.instances if i is not owner)
         log(f"SIGTERM to {owner.name} while it runs 'sleep 600' (process group {install[1]}) for {branch}")
         owner.expected_down = True
+        # A delivery in flight when SIGTERM arrives (headers and half the body sent) must be answered 503 with
+        # Retry-After, not dropped and not stored.
+        in_flight_id = harness.new_delivery_id()
+        in_flight_body = self.fakes.push_payload(branch, sha)
+        self.sent[in_flight_id] = ("push", in_flight_body, "push", branch, sha)
+        in_flight = harness.start_delivery(owner.port, "push", in_flight_body, in_flight_id, SECRET)
         sent_at = time.time()
         owner.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        in_flight_status, in_flight_headers = harness.finish_delivery(in_flight)
+        if in_flight_status != 503 or "retry-after" not in in_flight_headers:
+            self.failures.append(f"SIGTERM phase: a delivery in flight got {in_flight_status} {in_flight_headers} "
+                                 "(expected 503 with Retry-After)")
         probes = []
         for _ in range(5):
             delivery_id = harness.new_delivery_id()
@@ -304,7 +315,8 @@ class Suite:
                                  "(the job was not handed back)")
         owner.start()
         owner.expected_down = False
-        self.sigterm_report = {"exit_status": code, "exit_seconds": round(exited_after, 2), "probe_answers": probes,
+        self.sigterm_report = {"exit_status": code, "exit_seconds": round(exited_after, 2), "in_flight": in_flight_status,
+                               "later_probes": probes,
                                "takeover_seconds": round(takeover, 2) if takeover else None}
         log(f"SIGTERM phase: {self.sigterm_report}")
         # Deleting the branch cancels the running boot and tears the preview down (its install included).

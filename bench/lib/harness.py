@@ -264,6 +264,43 @@ class Deliveries:
         return status, response_headers, None
 
 
+def start_delivery(port, event, body, delivery_id, secret):
+    """Opens a connection and sends a signed delivery's headers and half its body; `finish_delivery` sends the rest."""
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    head = (f"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"X-GitHub-Event: {event}\r\nX-GitHub-Delivery: {delivery_id}\r\nX-Hub-Signature-256: {signature}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    half = len(body) // 2
+    connection.sendall(head + body[:half])
+    return connection, body[half:]
+
+
+def finish_delivery(started):
+    """Sends the rest of a delivery begun by `start_delivery`; returns (status or None, lower-cased headers)."""
+    connection, rest = started
+    try:
+        connection.sendall(rest)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return None, {}
+    finally:
+        connection.close()
+    lines = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")
+    if not lines or not lines[0].startswith("HTTP/"):
+        return None, {}
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers
+
+
 def new_delivery_id():
     return str(uuid.uuid4())
 
