@@ -56,9 +56,10 @@ def app_start_seconds(samples):
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.work = tempfile.mkdtemp(prefix="previewd-e2e-")
+        self.work = args.work or tempfile.mkdtemp(prefix="previewd-e2e-")
+        os.makedirs(self.work, exist_ok=True)
         os.chmod(self.work, 0o755)
-        self.processes = harness.Processes()
+        self.processes = harness.Processes(self.work)
         self.pg = harness.Postgres(self.work, database="e2e")
         self.fakes = harness.Fakes(self.processes, os.path.join(args.bin, "previewd-fakes"), self.work)
         self.deliveries = harness.Deliveries(SECRET)
@@ -87,6 +88,7 @@ class Bench:
         self.processes.cleanup()
         self.pg.stop()
         harness.kill_processes_under(self.work)
+        self.processes.mark_cleaned()
         if self.args.keep:
             log(f"kept {self.work}")
         else:
@@ -180,6 +182,7 @@ def main():
     parser.add_argument("--workers", type=int, help="PREVIEWD_WORKERS for previewd (default: previewd's own)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a round may take")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--work", help="work directory (default: a new one under /tmp)")
     args = parser.parse_args()
     bench = Bench(args)
 

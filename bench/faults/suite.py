@@ -49,10 +49,11 @@ class Suite:
         self.chaos_rng = random.Random(self.seed + 1)
         self.bin = args.bin
         self.keep = args.keep
-        self.work = tempfile.mkdtemp(prefix="previewd-faults-")
+        self.work = args.work or tempfile.mkdtemp(prefix="previewd-faults-")
+        os.makedirs(self.work, exist_ok=True)
         os.chmod(self.work, 0o755)
         self.data_dir = os.path.join(self.work, "data")
-        self.processes = harness.Processes()
+        self.processes = harness.Processes(self.work)
         self.pg = harness.Postgres(self.work, database="faults")
         self.fakes = harness.Fakes(self.processes, os.path.join(self.bin, "previewd-fakes"), self.work)
         self.instances = []
@@ -99,6 +100,7 @@ class Suite:
         self.processes.cleanup()
         self.pg.stop()
         harness.kill_processes_under(self.work)
+        self.processes.mark_cleaned()
         if self.keep or self.failures:
             log(f"kept {self.work} (logs: previewd-a.log, previewd-b.log, fakes/fakes.log, pg.log)")
         else:
@@ -544,6 +546,7 @@ def main():
     parser.add_argument("--seed", type=int, help="random seed (printed; pass it again to replay the same plan)")
     parser.add_argument("--bin", required=True, help="directory with the built previewd and previewd-fakes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) even when passing")
+    parser.add_argument("--work", help="work directory (default: a new one under /tmp)")
     args = parser.parse_args()
     suite = Suite(args)
 

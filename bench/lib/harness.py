@@ -64,8 +64,10 @@ urllib.request.install_opener(urllib.request.build_opener(urllib.request.ProxyHa
 class Processes:
     """Every process this script started; `cleanup` ends them all, process group first."""
 
-    def __init__(self):
+    def __init__(self, work):
         self.children = []
+        self.work = work
+        self.pidfile = os.path.join(work, "pids")
 
     def start(self, args, log_path, env=None, cwd=None):
         out = open(log_path, "ab")
@@ -73,7 +75,15 @@ class Processes:
                                  env=env, cwd=cwd, start_new_session=True)
         out.close()
         self.children.append(child)
+        # For the run script's backstop, should this script die before `cleanup`.
+        with open(self.pidfile, "a") as f:
+            f.write(f"{child.pid}\n")
         return child
+
+    def mark_cleaned(self):
+        """Tells the run script's backstop that everything was ended."""
+        if os.path.isdir(self.work):
+            open(os.path.join(self.work, ".cleaned"), "w").close()
 
     def cleanup(self):
         for child in self.children:
