@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "previewd", targets: ["previewd"]),
+        .executable(name: "previewd-fakes", targets: ["previewd-fakes"]),
     ],
     targets: [
         // MARK: C libraries (system-library targets)
@@ -80,6 +81,12 @@ let package = Package(
             dependencies: [
                 "Postgres", "PreviewdCore", "HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdCrypto", "PreviewdLogging", "GitHubAPI",
             ]
+        ),
+
+        // The fakes as a process of their own, for bench/faults and bench/e2e.
+        .executableTarget(
+            name: "previewd-fakes",
+            dependencies: ["PreviewdTesting", "HTTPServer", "HTTPTypes", "GitHubAPI", "PreviewdCrypto", "PreviewdLogging"]
         ),
 
         // MARK: Tests

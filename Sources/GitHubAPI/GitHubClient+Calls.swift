@@ -100,9 +100,24 @@ public struct GitHubInstallationClient: Sendable {
         let description = "create check run '\(checkRun.name)' for \(repository)"
         try Self.validate(output: checkRun.output, actions: checkRun.actions, call: description)
         let body = try client.encode(checkRun, call: description)
-        return try await client.send(
-            call(description, .post, route: "/repos/{owner}/{repo}/check-runs", path: repoPath(repository) + "/check-runs", body: body),
-            decoding: CheckRun.self)
+        var request = call(description, .post, route: "/repos/{owner}/{repo}/check-runs", path: repoPath(repository) + "/check-runs", body: body)
+        guard let externalID = checkRun.externalID else { return try await client.send(request, decoding: CheckRun.self) }
+        // GitHub may have made the check run even though the answer was a 5xx or never came: retrying blindly
+        // would leave a second, forever-unfinished check run. Adopt the one carrying our external id instead.
+        request.retriesTransientFailures = false
+        var failures = 0
+        while true {
+            do {
+                return try await client.send(request, decoding: CheckRun.self)
+            } catch let error as GitHubError where error.isTransientFailure && failures < client.configuration.maxRetries {
+                failures += 1
+                try await client.sleep(client.backoff(attempt: failures))
+                if let made = try await listCheckRuns(in: repository, ref: checkRun.headSHA, checkName: checkRun.name)
+                    .first(where: { $0.externalID == externalID }) {
+                    return made
+                }
+            }
+        }
     }
 
     /// Changes a check run; only the fields set in `update` change.

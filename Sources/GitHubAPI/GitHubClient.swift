@@ -202,6 +202,9 @@ public final class GitHubClient: Sendable {
         var query: [(String, String)] = []
         var body: Data?
         var authentication: Authentication
+        /// Whether a network error or 5xx is retried here. A create that must not happen twice turns this off
+        /// and looks for what the failed attempt may have made before trying again.
+        var retriesTransientFailures = true
 
         var routeKey: String { "\(method.rawValue) \(route)" }
     }
@@ -264,7 +267,7 @@ public final class GitHubClient: Sendable {
                 record(call, status: 0)
                 transientFailures += 1
                 let reason = String(describing: error)
-                guard transientFailures <= configuration.maxRetries else {
+                guard call.retriesTransientFailures, transientFailures <= configuration.maxRetries else {
                     log.error("GitHub request got no response; giving up", ["github.attempts": String(transientFailures)])
                     throw GitHubError.transportFailed(call: call.description, attempts: transientFailures, reason: reason)
                 }
@@ -313,7 +316,7 @@ public final class GitHubClient: Sendable {
 
             case 500...599:
                 transientFailures += 1
-                guard transientFailures <= configuration.maxRetries else {
+                guard call.retriesTransientFailures, transientFailures <= configuration.maxRetries else {
                     log.error("GitHub keeps failing; giving up", metadata)
                     throw failure
                 }

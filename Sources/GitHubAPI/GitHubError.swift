@@ -34,6 +34,15 @@ public enum GitHubError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// A 5xx or no answer at all: the call may or may not have taken effect, and may work when tried again.
+    var isTransientFailure: Bool {
+        switch self {
+        case .requestFailed(_, let status, _, _, _): (500...599).contains(status)
+        case .transportFailed: true
+        default: false
+        }
+    }
+
     /// GitHub's own `message`, when it sent one.
     public var gitHubMessage: String? {
         switch self {

@@ -38,7 +38,12 @@ extension LocalProvider {
             }
             await log.log("Stopping the app running \(record.headSHA ?? "an unknown commit") to boot \(commit).", stream: .system)
             try await stopProcesses(of: directory, log: log)
+        } else {
+            // Whatever still runs for this preview is left over from a previewd that was killed mid-step (a git
+            // fetch, an install, an app it started but never recorded): it would race this boot for src/ and the port.
+            try await stopProcesses(of: directory, log: log)
         }
+        try Task.checkCancellation()
 
         try await checkout(cloneURL, commit: commit, token: token, into: directory, redactor: redactor, log: log)
         let appRoot = try requireAppRoot(plan.root, in: directory)
@@ -69,6 +74,8 @@ extension LocalProvider {
             try requireWrite(record, to: directory)
         }
 
+        // A cancelled boot (superseded, torn down, previewd stopping) must not leave an app behind it.
+        try Task.checkCancellation()
         // The app's output goes to app.log, not a pipe: it must survive previewd.
         _ = FileManager.default.createFile(atPath: directory.appLog.path, contents: nil, attributes: [.posixPermissions: 0o644])
         await log.log("$ \(redactor.redact(startCommand))", stream: .system)
@@ -225,7 +232,7 @@ extension LocalProvider {
         kill(-child.pid, SIGKILL)
         let deadline = ContinuousClock.now + .seconds(5)
         while !readerDone.withLock({ $0 }) && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+            await Self.pause(.milliseconds(50))
         }
         if !readerDone.withLock({ $0 }), let marker = environment[ProcessTable.marker], let sessionID = UUID(uuidString: marker) {
             // A process that left the group (a daemon) still holds the output pipe: it belongs to this
@@ -253,6 +260,7 @@ extension LocalProvider {
         }
         let timeout = configuration.healthTimeout
         let deadline = ContinuousClock.now + timeout
+        var poll = Duration.milliseconds(20)
         while true {
             await drain()
             if let status = child?.exitStatus {
@@ -276,7 +284,9 @@ extension LocalProvider {
                     "The app did not answer HTTP on port \(record.port) within \(Self.describe(timeout)); it must listen on the port given in $PORT."
                         + Self.lastLines(tail))
             }
-            try await Task.sleep(for: .milliseconds(200))
+            // Most apps answer within a few hundred milliseconds: look often at first, then every 200 ms.
+            try await Task.sleep(for: poll)
+            poll = min(poll * 2, .milliseconds(200))
         }
     }
 

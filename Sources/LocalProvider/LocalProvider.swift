@@ -267,6 +267,11 @@ public final class LocalProvider: PreviewProvider {
         return response.status < 500
     }
 
+    /// Sleeps even when the task is cancelled: stopping processes must finish what it started.
+    static func pause(_ duration: Duration) async {
+        await Task { try? await Task.sleep(for: duration) }.value
+    }
+
     /// Stops every process of the preview: SIGTERM to each process group (and to stray members that left
     /// it), up to 10 s for them to go, then SIGKILL.
     func stopProcesses(of directory: WorkDirectory, log: any StepLogger) async throws {
@@ -291,7 +296,9 @@ public final class LocalProvider: PreviewProvider {
             while ContinuousClock.now < deadline {
                 left = remaining()
                 if left.groups.isEmpty && left.pids.isEmpty { return }
-                try? await Task.sleep(for: .milliseconds(100))
+                // A cancelled step (superseded, or previewd stopping) does not wait politely.
+                if signal == SIGTERM && Task.isCancelled { break }
+                await Self.pause(.milliseconds(100))
             }
             left = remaining()
             if left.groups.isEmpty && left.pids.isEmpty { return }

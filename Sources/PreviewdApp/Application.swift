@@ -141,7 +141,12 @@ public final class Application: Sendable {
         state.workerTask.cancel()
         state.redeliveryTask?.cancel()
         state.cleanupTask?.cancel()
-        await state.workerTask.value
+        // Cancelled steps hand their jobs back once their bodies have stopped (their commands killed); one that
+        // cannot stop in time is left to its lease, so a stuck step never keeps previewd from exiting.
+        if !(await Self.finishes(state.workerTask, within: Self.workerStopDeadline)) {
+            logger.warning("job workers did not stop in time; their jobs run again once their leases expire",
+                           ["deadline_s": "\(Self.workerStopDeadline.components.seconds)"])
+        }
         await state.redeliveryTask?.value
         await state.cleanupTask?.value
         state.listener.stop()
@@ -150,6 +155,23 @@ public final class Application: Sendable {
             do { try await embedded.stop() } catch { logger.error("could not stop embedded PostgreSQL", ["error": "\(error)"]) }
         }
         logger.info("previewd stopped")
+    }
+
+    /// How long shutdown waits for job workers to hand their jobs back.
+    static let workerStopDeadline = Duration.seconds(40)
+
+    /// Waits for `task` to finish, up to `limit`, even when the caller is cancelled.
+    static func finishes(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let once = ResumeOnce(continuation)
+            // Unstructured tasks do not inherit the caller's cancellation, so the wait really waits.
+            let timer = Task { try? await Task.sleep(for: limit); once.resume(false) }
+            Task {
+                await task.value
+                timer.cancel()
+                once.resume(true)
+            }
+        }
     }
 
     /// Creates the data directory. Private (0700), except that as root it is 0711 so the `postgres`
@@ -239,5 +261,21 @@ public final class Application: Sendable {
             maxLivePreviewsPerRepository: configuration.previews.maxLivePerRepository)
         let executor = try injectedStepExecutor ?? makeStepExecutor(github: github)
         return SessionEngine(client: client, github: github, executor: executor, configuration: engineConfiguration, logger: logger)
+    }
+}
+
+/// Resumes a continuation with the first answer given; later ones are dropped.
+private final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ value: Bool) {
+        continuation.withLock { pending in
+            pending?.resume(returning: value)
+            pending = nil
+        }
     }
 }

@@ -7,7 +7,11 @@ public struct LocalGitRepository: Sendable {
 
     /// Creates an empty repository in a new temporary directory, with `main` as the initial branch.
     public static func create() throws -> LocalGitRepository {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("previewd-git-\(UUID().uuidString)", isDirectory: true)
+        try create(at: FileManager.default.temporaryDirectory.appendingPathComponent("previewd-git-\(UUID().uuidString)", isDirectory: true))
+    }
+
+    /// Creates an empty repository at `url` (made if missing), with `main` as the initial branch.
+    public static func create(at url: URL) throws -> LocalGitRepository {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         let repository = LocalGitRepository(url: url)
         try repository.git(["init", "--quiet", "--initial-branch=main"])

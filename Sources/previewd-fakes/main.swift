@@ -1,0 +1,3 @@
+import Foundation
+
+exit(await FakesCommand.main(arguments: Array(CommandLine.arguments.dropFirst())))

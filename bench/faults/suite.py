@@ -1,0 +1,576 @@
+#!/usr/bin/env python3
+"""previewd fault suite: real `previewd serve` processes under SIGKILLs, PostgreSQL restarts and GitHub faults.
+
+Two previewd instances share one PostgreSQL and one data directory; `previewd-fakes` plays GitHub. A stream of
+signed push deliveries (several branches of a small static site, some duplicates, branch deletions) goes to
+whichever instance is up while a chaos thread SIGKILLs instances (restarting each), restarts PostgreSQL and
+injects GitHub 5xx/429 answers. One instance is then stopped with SIGTERM while a step's install command runs.
+After a quiet period the suite checks that every accepted delivery was processed exactly once, that the
+sessions' steps agree with the check runs GitHub shows, that no preview process is orphaned and that the fake
+saw no contract violation. Run it through `bench/faults/run` (which builds first).
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import log  # noqa: E402
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+MODES = {
+    # ~2-3 minutes on a 2-core machine: what CI runs.
+    "quick": dict(branches=4, pushes=32, duplicate_rate=0.2, deletions=1, kills=10, pg_restarts=1, faults=10,
+                  traffic_seconds=70, settle_seconds=240),
+    "full": dict(branches=6, pushes=140, duplicate_rate=0.15, deletions=3, kills=30, pg_restarts=2, faults=40,
+                 traffic_seconds=300, settle_seconds=480),
+}
+CONCLUSIONS = {"succeeded": "success", "failed": "failure", "timed_out": "timed_out", "cancelled": "cancelled",
+               "skipped": "skipped", "waiting_for_approval": "action_required"}
+SECRET = "fault-suite-secret"
+LEASE_SECONDS = 15
+
+
+class Suite:
+    def __init__(self, args):
+        self.mode = MODES["quick" if args.quick else "full"]
+        self.mode_name = "quick" if args.quick else "full"
+        self.seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+        self.rng = random.Random(self.seed)
+        self.chaos_rng = random.Random(self.seed + 1)
+        self.bin = args.bin
+        self.keep = args.keep
+        self.work = args.work or tempfile.mkdtemp(prefix="previewd-faults-")
+        os.makedirs(self.work, exist_ok=True)
+        os.chmod(self.work, 0o755)
+        self.data_dir = os.path.join(self.work, "data")
+        self.processes = harness.Processes(self.work)
+        self.pg = harness.Postgres(self.work, database="faults")
+        self.fakes = harness.Fakes(self.processes, os.path.join(self.bin, "previewd-fakes"), self.work)
+        self.instances = []
+        self.deliveries = harness.Deliveries(SECRET)
+        self.failures = []
+        self.lock = threading.Lock()
+        # What was sent and what previewd said.
+        self.sent = {}                 # delivery id -> (event, body, kind, branch, sha)
+        self.accepted_order = []       # delivery ids in the order they were first accepted
+        self.duplicates_sent = 0
+        self.duplicate_answers = {}
+        self.markers = {}              # sha -> text its index.html holds
+        self.kills = 0
+        self.crashes = 0
+        self.pg_restarts = 0
+        self.faults_injected = 0
+        self.fault_kinds = {}
+        self.sigterm_report = {}
+        self.stop_chaos = threading.Event()
+
+    # MARK: Set-up
+
+    def setup(self):
+        log(f"fault suite ({self.mode_name}), seed {self.seed}, work directory {self.work}")
+        self.pg.start()
+        info = self.fakes.start()
+        config = os.path.join(self.work, "previewd.json")
+        harness.write_config(REPO_ROOT, config, lease_seconds=LEASE_SECONDS, boot_timeout=120)
+        for name in ("previewd-a", "previewd-b"):
+            port = harness.free_port()
+            env = harness.previewd_environment(self.pg, info, port, self.data_dir, SECRET, config)
+            self.instances.append(harness.Previewd(self.processes, os.path.join(self.bin, "previewd"), name, env, self.work))
+        for instance in self.instances:
+            instance.start()
+        log(f"PostgreSQL, fakes ({info['github_url']}) and {len(self.instances)} previewd instances are up")
+
+    def cleanup(self):
+        self.stop_chaos.set()
+        for instance in self.instances:
+            instance.kill()
+        self.fakes.stop()
+        # Previews run in sessions of their own: find them by their working directory.
+        harness.kill_processes_under(self.work)
+        self.processes.cleanup()
+        self.pg.stop()
+        harness.kill_processes_under(self.work)
+        self.processes.mark_cleaned()
+        if self.keep or self.failures:
+            log(f"kept {self.work} (logs: previewd-a.log, previewd-b.log, fakes/fakes.log, pg.log)")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    # MARK: Deliveries
+
+    def live_instances(self):
+        return [i for i in self.instances if i.alive()]
+
+    def deliver(self, delivery_id, event, body, budget=40):
+        """Sends until an instance stores it (202) or says it has it (200); returns the last status."""
+        deadline = time.time() + budget
+        status = None
+        while time.time() < deadline:
+            candidates = self.live_instances() or self.instances
+            instance = self.rng.choice(candidates)
+            status, headers, _ = self.deliveries.send(instance.base, event, body, delivery_id)
+            if status in (200, 202):
+                return status
+            if status is not None and status != 503:
+                self.failures.append(f"delivery {delivery_id} got {status} from {instance.name}")
+                return status
+            if status == 503 and "Retry-After" not in headers:
+                self.failures.append(f"a 503 from {instance.name} had no Retry-After header")
+            time.sleep(0.3)
+        return status
+
+    def push(self, branch, deleted=False, files=None):
+        if deleted:
+            sha = self.fakes.control("GET", "/info")["initial_sha"]
+        else:
+            marker = f"{branch} change {len(self.sent) + 1} seed {self.seed}"
+            sha = self.fakes.commit(branch, dict(files or {}, **{"index.html": f"<h1>{marker}</h1>\n"}))
+            self.markers[sha] = marker
+        body = self.fakes.push_payload(branch, sha, deleted)
+        delivery_id = harness.new_delivery_id()
+        self.sent[delivery_id] = ("push", body, "delete" if deleted else "push", branch, sha)
+        status = self.deliver(delivery_id, "push", body)
+        if status in (200, 202):
+            self.accepted_order.append(delivery_id)
+        return delivery_id, status, sha
+
+    def send_duplicate(self):
+        if not self.accepted_order:
+            return
+        delivery_id = self.rng.choice(self.accepted_order)
+        event, body = self.sent[delivery_id][0], self.sent[delivery_id][1]
+        self.duplicates_sent += 1
+        status = self.deliver(delivery_id, event, body)
+        self.duplicate_answers[status] = self.duplicate_answers.get(status, 0) + 1
+        if status == 202:
+            self.failures.append(f"duplicate delivery {delivery_id} was accepted a second time (202, expected 200)")
+
+    def traffic(self):
+        mode = self.mode
+        branches = [f"feature-{i}" for i in range(mode["branches"])]
+        plan = [("push", self.rng.choice(branches)) for _ in range(mode["pushes"])]
+        for n in range(mode["deletions"]):
+            position = int(len(plan) * (n + 1) / (mode["deletions"] + 1))
+            plan.insert(position, ("delete", branches[n % len(branches)]))
+        # Every branch gets at least one push first, so deletions have something to delete.
+        plan = [("push", b) for b in branches] + plan
+        interval = mode["traffic_seconds"] / len(plan)
+        start = time.time()
+        for index, (kind, branch) in enumerate(plan):
+            target = start + index * interval
+            time.sleep(max(0, target - time.time()))
+            self.push(branch, deleted=(kind == "delete"))
+            if self.rng.random() < mode["duplicate_rate"]:
+                self.send_duplicate()
+        log(f"traffic done: {len(self.sent)} deliveries sent, {len(self.accepted_order)} accepted, "
+            f"{self.duplicates_sent} duplicates")
+
+    # MARK: Chaos
+
+    def check_crashes(self):
+        for instance in self.instances:
+            if instance.process is not None and not instance.alive() and not getattr(instance, "expected_down", False):
+                self.crashes += 1
+                self.failures.append(f"{instance.name} exited by itself with status {instance.process.returncode}")
+                instance.start()
+
+    def chaos(self):
+        mode, rng = self.mode, self.chaos_rng
+        duration = mode["traffic_seconds"]
+        events = [("kill", duration * (i + 0.5) / mode["kills"] + rng.uniform(-1, 1)) for i in range(mode["kills"])]
+        events += [("pg", duration * (i + 1) / (mode["pg_restarts"] + 1) + 2.3) for i in range(mode["pg_restarts"])]
+        events += [("fault", rng.uniform(1, duration)) for _ in range(mode["faults"])]
+        events.sort(key=lambda e: e[1])
+        start = time.time()
+        for kind, at in events:
+            while time.time() < start + at:
+                if self.stop_chaos.wait(0.2):
+                    return
+                self.check_crashes()
+            if kind == "kill":
+                instance = rng.choice(self.instances)
+                if not instance.alive():
+                    continue
+                instance.expected_down = True
+                instance.kill()
+                self.kills += 1
+                time.sleep(rng.uniform(0.2, 2.0))
+                instance.start()
+                instance.expected_down = False
+                log(f"SIGKILL {self.kills}: {instance.name} killed and restarted")
+            elif kind == "pg":
+                self.pg.restart()
+                self.pg_restarts += 1
+                log(f"PostgreSQL restarted ({self.pg_restarts})")
+            else:
+                fault = rng.choice([
+                    {"status": rng.choice([500, 502, 503]), "times": rng.randint(1, 3)},
+                    {"rate_limited": 1, "times": rng.randint(1, 2)},
+                    # The write happens but the answer is a 502 (GitHub's front end does this).
+                    {"after_apply_status": 502, "times": 1, "matching": "POST /repos/octo/site/check-runs"},
+                    {"after_apply_status": 502, "times": 1, "matching": "POST /repos/"},
+                ])
+                self.fakes.control("POST", "/faults", fault)
+                self.faults_injected += 1
+                kind = "5xx" if "status" in fault else "429" if "rate_limited" in fault else "5xx after the write"
+                self.fault_kinds[kind] = self.fault_kinds.get(kind, 0) + 1
+
+    # MARK: SIGTERM
+
+    def sigterm_phase(self):
+        """SIGTERM an instance while a step's install command runs: the command must die with it, the step be
+        handed back (another instance takes it over before the lease could have expired), the exit be clean and
+        webhooks in the meantime be refused with 503 + Retry-After or a closed port."""
+        for instance in self.instances:
+            if not instance.alive():
+                instance.start()
+        branch = "slow-install"
+        _, status, sha = self.push(branch, files={".github/preview.yml": "install: sleep 600\n"})
+        if status not in (200, 202):
+            self.failures.append(f"SIGTERM phase: the push to {branch} was not accepted ({status})")
+            return
+        session = None
+        install = None
+        owner = None
+        deadline = time.time() + 120
+        while time.time() < deadline and install is None:
+            session = self.pg.scalar(f"SELECT id FROM setup_sessions WHERE branch = '{branch}'")
+            if session:
+                # `/bin/sh -c 'sleep 600'` is the command previewd started: its parent is a previewd instance.
+                for pid, pgid, cmdline in harness.preview_processes(self.work).get(session, []):
+                    parent = harness.parent_pid(pid)
+                    owner = next((i for i in self.instances if i.pid == parent), None)
+                    if "sleep 600" in cmdline and owner is not None:
+                        install = (pid, pgid)
+                        break
+            time.sleep(0.3)
+        if install is None:
+            self.failures.append("SIGTERM phase: no install command started by a previewd instance was found")
+            return
+        other = next(i for i in self.instances if i is not owner)
+        log(f"SIGTERM to {owner.name} while it runs 'sleep 600' (process group {install[1]}) for {branch}")
+        owner.expected_down = True
+        # A delivery in flight when SIGTERM arrives (headers and half the body sent) must be answered 503 with
+        # Retry-After, not dropped and not stored.
+        in_flight_id = harness.new_delivery_id()
+        in_flight_body = self.fakes.push_payload(branch, sha)
+        self.sent[in_flight_id] = ("push", in_flight_body, "push", branch, sha)
+        in_flight = harness.start_delivery(owner.port, "push", in_flight_body, in_flight_id, SECRET)
+        sent_at = time.time()
+        owner.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        in_flight_status, in_flight_headers = harness.finish_delivery(in_flight)
+        if in_flight_status != 503 or "retry-after" not in in_flight_headers:
+            self.failures.append(f"SIGTERM phase: a delivery in flight got {in_flight_status} {in_flight_headers} "
+                                 "(expected 503 with Retry-After)")
+        probes = []
+        for _ in range(5):
+            delivery_id = harness.new_delivery_id()
+            body = self.fakes.push_payload(branch, sha)
+            self.sent[delivery_id] = ("push", body, "push", branch, sha)
+            probe, headers, _ = self.deliveries.send(owner.base, "push", body, delivery_id, timeout=30)
+            probes.append(probe)
+            if probe in (200, 202):
+                self.accepted_order.append(delivery_id)
+            elif probe == 503 and "Retry-After" not in headers:
+                self.failures.append("SIGTERM phase: a 503 during shutdown had no Retry-After header")
+            elif probe not in (None, 503):
+                self.failures.append(f"SIGTERM phase: a webhook during shutdown got {probe}")
+            time.sleep(0.05)
+        try:
+            code = owner.process.wait(timeout=40)
+        except Exception:
+            self.failures.append("SIGTERM phase: previewd did not exit within 40 s of SIGTERM")
+            owner.kill()
+            code = None
+        exited_after = time.time() - sent_at
+        if code not in (0, None):
+            self.failures.append(f"SIGTERM phase: previewd exited with status {code}")
+        time.sleep(0.5)
+        try:
+            os.killpg(install[1], 0)
+            survivors = [p for p, g, _ in harness.preview_processes(self.work).get(session, []) if g == install[1]]
+            if survivors:
+                self.failures.append(f"SIGTERM phase: the install command's process group {install[1]} outlived previewd: {survivors}")
+        except ProcessLookupError:
+            pass
+        # Handed back: the other instance runs the install again well before a lease could have expired.
+        takeover = None
+        deadline = time.time() + LEASE_SECONDS - 3
+        while time.time() < deadline and takeover is None:
+            for pid, pgid, cmdline in harness.preview_processes(self.work).get(session, []):
+                if "sleep 600" in cmdline and pgid != install[1]:
+                    takeover = time.time() - sent_at
+            time.sleep(0.2)
+        if takeover is None:
+            self.failures.append(f"SIGTERM phase: {other.name} did not take the step over within {LEASE_SECONDS - 3} s "
+                                 "(the job was not handed back)")
+        owner.start()
+        owner.expected_down = False
+        self.sigterm_report = {"exit_status": code, "exit_seconds": round(exited_after, 2), "in_flight": in_flight_status,
+                               "later_probes": probes,
+                               "takeover_seconds": round(takeover, 2) if takeover else None}
+        log(f"SIGTERM phase: {self.sigterm_report}")
+        # Deleting the branch cancels the running boot and tears the preview down (its install included).
+        self.push(branch, deleted=True)
+
+    # MARK: Settling and checks
+
+    def pending_work(self):
+        return {
+            "open jobs": int(self.pg.scalar("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')")),
+            "unprocessed deliveries": int(self.pg.scalar(
+                "SELECT count(*) FROM webhook_deliveries WHERE status IN ('received', 'processing')")),
+            "unreported steps": int(self.pg.scalar("SELECT count(*) FROM session_steps WHERE report_version > reported_version")),
+            "sessions being destroyed": int(self.pg.scalar("SELECT count(*) FROM setup_sessions WHERE state = 'destroying'")),
+        }
+
+    def settle(self):
+        for instance in self.instances:
+            if not instance.alive():
+                instance.start()
+        deadline = time.time() + self.mode["settle_seconds"]
+        started = time.time()
+        pending = None
+        while time.time() < deadline:
+            self.check_crashes()
+            try:
+                pending = self.pending_work()
+            except Exception as error:  # PostgreSQL may still be coming back
+                pending = {"error": str(error)}
+            if all(v == 0 for v in pending.values() if isinstance(v, int)) and "error" not in pending:
+                log(f"settled after {time.time() - started:.0f} s")
+                return True
+            time.sleep(2)
+        self.failures.append(f"did not settle within {self.mode['settle_seconds']} s: {pending}")
+        for row in self.pg.query("SELECT id, kind, state, attempts, run_at, lease_owner, left(last_error, 200) FROM jobs "
+                                 "WHERE state IN ('queued', 'running') ORDER BY id LIMIT 20"):
+            log(f"  open job {row}")
+        return False
+
+    def check_deliveries(self):
+        accepted = set(self.accepted_order)
+        rows = {r[0]: r for r in self.pg.query(
+            "SELECT d.delivery_id, d.status, d.status_reason, "
+            "(SELECT count(*) FROM jobs j WHERE j.kind = 'process_delivery' AND j.dedupe_key = d.delivery_id), "
+            "(SELECT count(*) FROM jobs j WHERE j.kind = 'process_delivery' AND j.dedupe_key = d.delivery_id AND j.state = 'succeeded') "
+            "FROM webhook_deliveries d")}
+        processed = 0
+        for delivery_id in accepted:
+            row = rows.get(delivery_id)
+            if row is None:
+                self.failures.append(f"accepted delivery {delivery_id} is not stored")
+                continue
+            _, status, reason, jobs, succeeded = row
+            if status not in ("processed", "ignored"):
+                self.failures.append(f"delivery {delivery_id} ended {status}: {reason}")
+            elif status == "processed" and (jobs, succeeded) != ("1", "1"):
+                self.failures.append(f"delivery {delivery_id} has {jobs} jobs, {succeeded} succeeded (expected exactly one)")
+            elif status == "ignored" and (jobs not in ("0", "1") or (jobs == "1" and succeeded != "1")):
+                self.failures.append(f"ignored delivery {delivery_id} has {jobs} jobs, {succeeded} succeeded")
+            else:
+                processed += 1
+        unknown = set(rows) - set(self.sent)
+        if unknown:
+            self.failures.append(f"{len(unknown)} stored deliveries were never sent: {sorted(unknown)[:3]}")
+        not_accepted_but_stored = (set(rows) & set(self.sent)) - accepted
+        # A delivery whose 202 was lost (instance killed while answering) is stored yet never counted as
+        # accepted; it must still have been processed exactly once.
+        for delivery_id in not_accepted_but_stored:
+            _, status, reason, jobs, succeeded = rows[delivery_id]
+            if status not in ("processed", "ignored") or jobs != succeeded:
+                self.failures.append(f"delivery {delivery_id} (answer lost) ended {status} with {jobs} jobs, {succeeded} succeeded")
+        leftovers = self.pg.query("SELECT kind, state, count(*) FROM jobs WHERE state <> 'succeeded' GROUP BY 1, 2")
+        for kind, state, count in leftovers:
+            if state in ("queued", "running", "failed"):
+                self.failures.append(f"{count} {kind} job(s) left {state}")
+        return processed, len(not_accepted_but_stored)
+
+    def expected_branches(self):
+        """branch -> ('push', sha) or ('delete', None): the last accepted delivery of each branch."""
+        expected = {}
+        for delivery_id in self.accepted_order:
+            _, _, kind, branch, sha = self.sent[delivery_id]
+            expected[branch] = ("delete", None) if kind == "delete" else ("push", sha)
+        return expected
+
+    def check_sessions(self):
+        check_runs = {run["id"]: run for run in self.fakes.control("GET", "/check-runs")}
+        sessions = self.pg.query("SELECT id, branch, state, head_sha, preview_url FROM setup_sessions ORDER BY branch")
+        expected = self.expected_branches()
+        summary = {"live": 0, "destroyed": 0, "other": 0}
+        for session_id, branch, state, head_sha, preview_url in sessions:
+            want = expected.get(branch)
+            if want is None:
+                self.failures.append(f"session for {branch} exists but no delivery for it was accepted")
+                continue
+            if want[0] == "delete":
+                if state != "destroyed":
+                    self.failures.append(f"{branch}: deleted last, but its session is {state}")
+            elif state != "active" or head_sha != want[1]:
+                self.failures.append(f"{branch}: expected an active session at {want[1][:7]}, found {state} at {(head_sha or '')[:7]}")
+            summary["live" if state == "active" else "destroyed" if state == "destroyed" else "other"] += 1
+            run = self.pg.query(f"SELECT id, head_sha, state FROM session_runs WHERE session_id = '{session_id}' ORDER BY id DESC LIMIT 1")
+            if not run:
+                continue
+            run_id, run_sha, run_state = run[0]
+            steps = self.pg.query(f"SELECT name, status, check_run_id FROM session_steps WHERE run_id = {run_id} ORDER BY position")
+            for name, status, check_run_id in steps:
+                where = f"{branch} {run_sha[:7]} {name}"
+                if status in ("queued", "running"):
+                    self.failures.append(f"{where}: still {status} after settling")
+                if check_run_id is None:
+                    if status not in ("pending", "cancelled", "skipped"):
+                        self.failures.append(f"{where}: {status} but GitHub has no check run for it")
+                    continue
+                run_json = check_runs.get(int(check_run_id))
+                if run_json is None:
+                    self.failures.append(f"{where}: check run {check_run_id} is unknown to GitHub")
+                    continue
+                if run_json["name"] != f"previewd/{name}" or run_json["head_sha"] != run_sha:
+                    self.failures.append(f"{where}: check run {check_run_id} is {run_json['name']} on {run_json['head_sha'][:7]}")
+                if run_json["status"] != "completed" or run_json["conclusion"] != CONCLUSIONS.get(status):
+                    self.failures.append(f"{where}: step is {status} but its check run is {run_json['status']}/{run_json['conclusion']}")
+            if state == "active" and want[0] == "push":
+                boot = dict((n, s) for n, s, _ in steps).get("boot")
+                if boot != "succeeded":
+                    self.failures.append(f"{branch}: boot of the latest push ended {boot}")
+                elif preview_url:
+                    try:
+                        status, _, body = harness.http("GET", preview_url, timeout=5)
+                        marker = self.markers.get(want[1], "")
+                        if status != 200 or marker.encode() not in body:
+                            self.failures.append(f"{branch}: {preview_url} answered {status} without '{marker}'")
+                    except OSError as error:
+                        self.failures.append(f"{branch}: {preview_url} does not answer: {error}")
+        # Every step has at most one check run, and none is left spinning.
+        by_step = {}
+        for run in check_runs.values():
+            by_step.setdefault((run["name"], run["head_sha"], run.get("external_id")), []).append(run["id"])
+            if run["status"] != "completed":
+                self.failures.append(f"check run {run['id']} ({run['name']} on {run['head_sha'][:7]}) is left {run['status']}")
+        for key, ids in by_step.items():
+            if len(ids) > 1:
+                self.failures.append(f"step {key[2]} ({key[0]} on {key[1][:7]}) has {len(ids)} check runs: {ids}")
+        return summary, len(check_runs)
+
+    def check_processes(self):
+        sessions = {r[0]: (r[1], r[2]) for r in self.pg.query("SELECT id, branch, state FROM setup_sessions")}
+        running = harness.preview_processes(self.work)
+        previews = os.path.join(self.data_dir, "previews")
+        directories = set(os.listdir(previews)) if os.path.isdir(previews) else set()
+        for session_id, (branch, state) in sessions.items():
+            groups = {pgid for _, pgid, _ in running.get(session_id, [])}
+            if state == "destroyed":
+                if groups:
+                    self.failures.append(f"{branch}: destroyed, yet process groups {sorted(groups)} still run")
+                if session_id in directories:
+                    self.failures.append(f"{branch}: destroyed, yet its work directory is still there")
+            elif state == "active":
+                boot = self.pg.scalar(
+                    f"SELECT s.status FROM session_steps s JOIN session_runs r ON r.id = s.run_id "
+                    f"WHERE r.session_id = '{session_id}' AND s.name = 'boot' ORDER BY r.id DESC LIMIT 1")
+                if boot == "succeeded" and len(groups) != 1:
+                    self.failures.append(f"{branch}: live preview has {len(groups)} process groups {sorted(groups)} (expected 1)")
+                elif boot != "succeeded" and len(groups) > 1:
+                    self.failures.append(f"{branch}: {len(groups)} process groups for a preview whose boot is {boot}")
+                if boot == "succeeded":
+                    state_file = os.path.join(previews, session_id, "state.json")
+                    try:
+                        with open(state_file) as f:
+                            recorded = json.load(f).get("pgid")
+                        if groups and recorded not in groups:
+                            self.failures.append(f"{branch}: state.json names process group {recorded}, running: {sorted(groups)}")
+                    except OSError:
+                        self.failures.append(f"{branch}: live preview without {state_file}")
+        for session_id in set(running) - set(sessions):
+            self.failures.append(f"processes {running[session_id]} belong to no session ({session_id})")
+        for name in directories - set(sessions):
+            self.failures.append(f"work directory {name} belongs to no session")
+
+    def check_contract(self):
+        violations = self.fakes.control("GET", "/violations")
+        for violation in violations[:10]:
+            self.failures.append(f"contract violation: {violation}")
+        return len(violations)
+
+    # MARK: Run
+
+    def run(self):
+        self.setup()
+        chaos = threading.Thread(target=self.chaos_guarded, daemon=True)
+        chaos.start()
+        self.traffic()
+        chaos.join(timeout=self.mode["traffic_seconds"] + 120)
+        self.stop_chaos.set()
+        self.sigterm_phase()
+        self.settle()
+        processed, lost_answers = self.check_deliveries()
+        sessions, check_runs = self.check_sessions()
+        self.check_processes()
+        violations = self.check_contract()
+        summary = self.fakes.control("GET", "/summary")
+        print()
+        print(f"fault suite ({self.mode_name}, seed {self.seed})")
+        print(f"  deliveries sent       {len(self.sent)} (+{self.duplicates_sent} duplicate sends; answers {self.duplicate_answers})")
+        print(f"  accepted (202/200)    {len(self.accepted_order)}")
+        print(f"  processed exactly once {processed} (+{lost_answers} stored whose answer was lost)")
+        print(f"  SIGKILLs survived     {self.kills}")
+        print(f"  PostgreSQL restarts   {self.pg_restarts}")
+        print(f"  GitHub faults         {self.faults_injected} injected {self.fault_kinds}; GitHub answered {summary['requests']} requests {summary['by_status']}")
+        print(f"  SIGTERM               {self.sigterm_report}")
+        print(f"  sessions              {sessions}; check runs {check_runs}; contract violations {violations}")
+        print(f"  instance starts       " + ", ".join(f"{i.name} {i.starts}" for i in self.instances))
+        return not self.failures
+
+    def chaos_guarded(self):
+        try:
+            self.chaos()
+        except Exception as error:  # a failed restart must fail the suite, not hang it
+            self.failures.append(f"chaos thread: {error}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="the short run CI uses (about 2-3 minutes)")
+    parser.add_argument("--seed", type=int, help="random seed (printed; pass it again to replay the same plan)")
+    parser.add_argument("--bin", required=True, help="directory with the built previewd and previewd-fakes")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) even when passing")
+    parser.add_argument("--work", help="work directory (default: a new one under /tmp)")
+    args = parser.parse_args()
+    suite = Suite(args)
+
+    def interrupted(number, _frame):
+        raise KeyboardInterrupt(f"signal {number}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+    ok = False
+    try:
+        ok = suite.run()
+    except KeyboardInterrupt as error:
+        suite.failures.append(f"interrupted ({error})")
+    except Exception as error:
+        suite.failures.append(f"the suite itself failed: {error!r}")
+        import traceback
+        traceback.print_exc()
+    finally:
+        suite.cleanup()
+    for failure in suite.failures:
+        harness.fail(failure)
+    print("faults: " + ("1 passed, 0 failed" if ok and not suite.failures else "0 passed, 1 failed"), flush=True)
+    sys.exit(0 if ok and not suite.failures else 1)
+
+
+if __name__ == "__main__":
+    main()
