@@ -24,4 +24,24 @@ extension Application {
             lock.close()
         }
     }
+
+    /// Once at start, on one instance: previews whose pull request closed or whose branch went away while no
+    /// previewd ran are torn down (see `GitHubReconciler`).
+    func startReconciliation(engine: SessionEngine, database: PostgresConfiguration) -> Task<Void, Never> {
+        let reconciler = engine.reconciler
+        let lock = LeaderLock(name: "github-reconcile", database: database, logger: logger)
+        let logger = self.logger
+        return Task {
+            do {
+                let tornDown = try await lock.withLeadership { try await reconciler.reconcile() }
+                if let tornDown, !tornDown.isEmpty {
+                    logger.info("start-up reconciliation requested teardowns", ["sessions": "\(tornDown.count)"])
+                }
+            } catch is CancellationError {
+            } catch {
+                logger.warning("start-up reconciliation with GitHub failed", ["error": "\(error)"])
+            }
+            lock.close()
+        }
+    }
 }

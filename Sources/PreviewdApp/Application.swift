@@ -26,6 +26,7 @@ public final class Application: Sendable {
         var embedded: EmbeddedPostgres?
         var redeliveryTask: Task<Void, Never>?
         var cleanupTask: Task<Void, Never>?
+        var reconcileTask: Task<Void, Never>?
     }
 
     public let configuration: PreviewdConfiguration
@@ -115,10 +116,11 @@ public final class Application: Sendable {
             let workerTask = Task { if workers > 0 { await worker.run() } }
             let redeliveryTask = startRedeliverySweeps(client: client, database: database)
             let cleanupTask = engine.flatMap { startCleanupLoop(engine: $0, database: database) }
+            let reconcileTask = engine.map { startReconciliation(engine: $0, database: database) }
             running.withLock {
                 $0 = Running(
                     server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded,
-                    redeliveryTask: redeliveryTask, cleanupTask: cleanupTask)
+                    redeliveryTask: redeliveryTask, cleanupTask: cleanupTask, reconcileTask: reconcileTask)
             }
             logger.info("previewd is listening", [
                 "http.host": configuration.host, "http.port": "\(server.boundPort ?? configuration.port)",
@@ -141,6 +143,7 @@ public final class Application: Sendable {
         state.workerTask.cancel()
         state.redeliveryTask?.cancel()
         state.cleanupTask?.cancel()
+        state.reconcileTask?.cancel()
         // Cancelled steps hand their jobs back once their bodies have stopped (their commands killed); one that
         // cannot stop in time is left to its lease, so a stuck step never keeps previewd from exiting.
         if !(await Self.finishes(state.workerTask, within: Self.workerStopDeadline)) {
@@ -149,6 +152,7 @@ public final class Application: Sendable {
         }
         await state.redeliveryTask?.value
         await state.cleanupTask?.value
+        await state.reconcileTask?.value
         state.listener.stop()
         state.client.close()
         if let embedded = state.embedded {

@@ -22,6 +22,7 @@ struct PullRequestState: Sendable {
     var baseRef: String
     var baseSHA: String
     var author: String
+    var state = "open"
 }
 
 struct StoredObject: Sendable {
@@ -638,7 +639,7 @@ extension FakeGitHub {
         body["number"] = .integer(Int64(number))
         body["id"] = .integer(Int64(number) + 500_000)
         body["title"] = .string(pull.title)
-        body["state"] = "open"
+        body["state"] = .string(pull.state)
         // The published example's teams lack `type`, which their schema requires; this fake has no teams.
         body["requested_teams"] = []
         body["html_url"] = .string("\(webRoot)/\(repository)/pull/\(number)")

@@ -122,6 +122,16 @@ public final class FakeGitHub: HTTPTransport, Sendable {
         }
     }
 
+    /// Closes a pull request (what `GET .../pulls/{number}` then answers).
+    public func closePullRequest(_ number: Int, in repository: RepositoryName) {
+        state.withLock { $0.repositories[repository]?.pullRequests[number]?.state = "closed" }
+    }
+
+    /// Deletes a branch (`GET .../branches/{branch}` then answers 404).
+    public func deleteBranch(_ branch: String, in repository: RepositoryName) {
+        state.withLock { _ = $0.repositories[repository]?.branches.removeValue(forKey: branch) }
+    }
+
     /// Adds a webhook delivery to the App's delivery log; returns its id. Newest deliveries list first.
     /// - Parameters:
     ///   - guid: the `X-GitHub-Delivery`; pass the GUID of an earlier entry to add another attempt of the same

@@ -74,11 +74,11 @@ public final class SessionEngine: SessionInputHandler, Sendable {
     }
 
     public let configuration: Configuration
-    private let client: PostgresClient
-    private let github: GitHubClient
+    let client: PostgresClient
+    let github: GitHubClient
     private let executor: any StepExecutor
-    private let logger: Logger
-    private let store: SessionStore
+    let logger: Logger
+    let store: SessionStore
     private let sleep: @Sendable (Duration) async throws -> Void
 
     /// - Parameters:
