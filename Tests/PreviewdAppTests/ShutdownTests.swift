@@ -140,13 +140,16 @@ struct ShutdownTests {
                 let (second, secondBase) = try Self.application(setup, server: server, database: database)
                 try await second.start()
                 #expect(try await Self.push(setup, sha: sha, deleted: true, to: secondBase) == 202)
+                // The app stops answering first; its work directory goes right after.
                 var answering = true
-                for _ in 0..<300 where answering {
+                var left: [String] = []
+                for _ in 0..<300 {
                     answering = (try? await client.send(HTTPClientRequest(method: .get, url: url))) != nil
-                    if answering { try await Task.sleep(for: .milliseconds(100)) }
+                    left = (try? FileManager.default.contentsOfDirectory(atPath: setup.data.appendingPathComponent("previews").path)) ?? []
+                    if !answering && left.isEmpty { break }
+                    try await Task.sleep(for: .milliseconds(100))
                 }
                 #expect(!answering, "the restarted previewd did not stop the preview it adopted")
-                let left = (try? FileManager.default.contentsOfDirectory(atPath: setup.data.appendingPathComponent("previews").path)) ?? []
                 #expect(left.isEmpty, "left behind: \(left)")
                 await second.shutdown(deadline: .seconds(5))
             }
