@@ -140,7 +140,7 @@ struct ShutdownTests {
                 let (second, secondBase) = try Self.application(setup, server: server, database: database)
                 try await second.start()
                 #expect(try await Self.push(setup, sha: sha, deleted: true, to: secondBase) == 202)
-                // The app stops answering first; its work directory goes right after.
+                // Teardown stops the app first and removes its directory after: wait for both.
                 var answering = true
                 var left: [String] = []
                 for _ in 0..<300 {
