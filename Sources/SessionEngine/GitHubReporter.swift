@@ -103,9 +103,16 @@ struct GitHubReporter: Sendable {
             let now: Date = try row.decode("db_now")
             let changed = step.reportVersion > step.reportedVersion
 
+            var orphan: CheckRun?
             if step.checkRunID == nil {
+                // A cancelled step that was queued or running may have a check run on GitHub whose id was never
+                // stored (previewd died between creating it and recording it): end that one too, never leave it spinning.
+                if step.status == .cancelled && (step.startedAt != nil || step.queuedAt != nil) {
+                    orphan = try await api.listCheckRuns(in: repository, ref: headSHA, checkName: step.name.checkRunName)
+                        .first { $0.externalID == String(step.id) && $0.status != .completed }
+                }
                 // Nothing to show yet, or nothing worth a check run of its own.
-                if step.status == .pending || step.status == .cancelled || step.status == .skipped {
+                if orphan == nil && (step.status == .pending || step.status == .cancelled || step.status == .skipped) {
                     try await markReported(step, logID: step.reportedLogID)
                     continue
                 }
@@ -133,8 +140,8 @@ struct GitHubReporter: Sendable {
                     startedAt: nil, completedAt: completedAt, output: output, actions: report.actions))
                 try await markReported(step, logID: newestLog)
             } else {
-                var existing: CheckRun?
-                if adoptExisting {
+                var existing: CheckRun? = orphan
+                if existing == nil && adoptExisting {
                     // A crash may have come between creating the check run and storing its id.
                     existing = try await api.listCheckRuns(in: repository, ref: headSHA, checkName: step.name.checkRunName)
                         .first { $0.externalID == String(step.id) }

@@ -235,6 +235,29 @@ struct EndToEndTests {
         }
     }
 
+    @Test("a superseded step whose check run id was lost (crash after creating it) still gets its check run ended")
+    func supersededOrphanCheckRun() async throws {
+        try await EngineHarness.with { h in
+            h.provider.state.withLock { $0.blockedSHAs = [sha1] }
+            try await h.push(branch: "feature", sha: sha1)
+            try await h.waitUntil("GitHub shows the first boot running") { h.checkRuns(sha: sha1)["previewd/boot"]?.first?.status == "in_progress" }
+            // previewd "died" between creating the boot check run and storing its id.
+            try await h.client.execute("UPDATE session_steps SET check_run_id = NULL WHERE name = 'boot'")
+            try await h.push(branch: "feature", sha: sha2)
+            let session = try await h.session(branch: "feature")
+            try await h.waitUntil("the second commit is live") {
+                let progress = try await h.engine.progress(sessionID: session.id)
+                return progress?.run?.headSHA == sha2 && progress?.steps.last?.status == .succeeded
+            }
+            try await h.settle()
+            let oldBoot = try #require(h.checkRuns(sha: sha1)["previewd/boot"])
+            #expect(oldBoot.count == 1)
+            #expect(oldBoot.first?.status == "completed")
+            #expect(oldBoot.first?.conclusion == "cancelled")
+            #expect(h.fake.contractViolations.isEmpty)
+        }
+    }
+
     @Test("two pushes delivered at once: the older run never boots")
     func simultaneousPushes() async throws {
         try await EngineHarness.with(startWorker: false) { h in
