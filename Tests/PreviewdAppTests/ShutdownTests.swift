@@ -52,14 +52,17 @@ struct ShutdownTests {
         var data: URL
     }
 
-    static func application(_ setup: Setup, server: FakeGitHubServer, database: PostgresConfiguration) throws -> (Application, String) {
+    /// A previewd wired to the fake GitHub and the local provider; `extra` adds or overrides variables.
+    static func application(
+        _ setup: Setup, server: FakeGitHubServer, database: PostgresConfiguration, extra: [String: String] = [:]
+    ) throws -> (Application, String) {
         let port = ApplicationTests.freePort()
-        let configuration = try ApplicationTests.configuration([
+        let configuration = try ApplicationTests.configuration(extra.merging([
             "DATABASE_URL": ApplicationTests.databaseURL(database), "PORT": "\(port)", "HOST": "127.0.0.1",
             "PREVIEWD_DATA_DIR": setup.data.path, "GITHUB_WEBHOOK_SECRET": "live-secret", "GITHUB_APP_ID": "77",
             "GITHUB_PRIVATE_KEY": LivePreviewTests.appKey.pkcs1PEMRepresentation, "GITHUB_API_URL": server.baseURL,
             "PREVIEWD_ALLOW_LOCAL_CLONE": "1", "PREVIEWD_LOG_LEVEL": "critical", "PREVIEWD_REDELIVERY_INTERVAL": "0",
-        ])
+        ]) { given, _ in given })
         return (Application(configuration: configuration, logger: Logger(level: .critical)), "http://127.0.0.1:\(port)")
     }
 
