@@ -1,3 +1,6 @@
+import Foundation
+import GitHubWebhooks
+
 /// Where and why a body is not valid JSON.
 public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Zero-based byte offset of the offending byte.
@@ -35,18 +38,63 @@ public struct JSONSyntaxCheck: Sendable {
             try scanner.run(requireObject: requireObject)
         }
     }
+
+    /// Checks a webhook body and, in the same pass, reads its envelope (`action`, `installation.id`,
+    /// `repository.full_name`, `sender.login`), so the intake never decodes the body a second time.
+    ///
+    /// A field that is absent, `null` or of another type is nil, as ``WebhookEnvelope/decode(body:eventName:)``
+    /// reads it.
+    public func validateReadingEnvelope(_ body: Data) throws(JSONSyntaxError) -> WebhookEnvelope {
+        let outcome = body.withUnsafeBytes { raw -> Result<WebhookEnvelope, JSONSyntaxError> in
+            var scanner = Scanner(bytes: raw.bindMemory(to: UInt8.self), maximumDepth: maximumDepth, capturesEnvelope: true)
+            do throws(JSONSyntaxError) {
+                try scanner.run(requireObject: requireObject)
+                return .success(scanner.envelope)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+}
+
+/// Which envelope member the value being scanned is.
+private enum EnvelopeMember {
+    case none, action, installation, repository, sender, installationID, repositoryFullName, senderLogin
+
+    /// The member a key names, given the member whose object holds the key (`.none` at the top level).
+    static func named(_ key: UnsafeBufferPointer<UInt8>, in container: EnvelopeMember, topLevel: Bool) -> EnvelopeMember {
+        if topLevel {
+            if key.elementsEqual("action".utf8) { return .action }
+            if key.elementsEqual("installation".utf8) { return .installation }
+            if key.elementsEqual("repository".utf8) { return .repository }
+            if key.elementsEqual("sender".utf8) { return .sender }
+            return .none
+        }
+        switch container {
+        case .installation: return key.elementsEqual("id".utf8) ? .installationID : .none
+        case .repository: return key.elementsEqual("full_name".utf8) ? .repositoryFullName : .none
+        case .sender: return key.elementsEqual("login".utf8) ? .senderLogin : .none
+        default: return .none
+        }
+    }
 }
 
 private struct Scanner {
     let bytes: UnsafeBufferPointer<UInt8>
     let maximumDepth: Int
+    let capturesEnvelope: Bool
     var index = 0
     /// Arrays and objects currently open.
     var depth = 0
+    /// The envelope member whose value starts at `index` (set just before scanning a value).
+    var member = EnvelopeMember.none
+    var envelope = WebhookEnvelope()
 
-    init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int, capturesEnvelope: Bool = false) {
         self.bytes = bytes
         self.maximumDepth = maximumDepth
+        self.capturesEnvelope = capturesEnvelope
     }
 
     mutating func run(requireObject: Bool) throws(JSONSyntaxError) {
@@ -81,21 +129,32 @@ private struct Scanner {
     }
 
     mutating func object() throws(JSONSyntaxError) {
+        let container = member
+        member = .none
         try enter()
         index += 1
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") { index += 1; depth -= 1; return }
+        // Envelope members live in the top-level object and in its installation/repository/sender objects.
+        let watched = capturesEnvelope && (depth == 1 || (depth == 2 && container != .none))
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
                 throw error(index < bytes.count ? "expected a string key" : "unexpected end of input inside an object")
             }
+            let keyStart = index + 1
             try string()
+            let key = UnsafeBufferPointer(rebasing: bytes[keyStart..<(index - 1)])
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after an object key") }
             index += 1
             skipWhitespace()
+            member = watched ? EnvelopeMember.named(key, in: container, topLevel: depth == 1) : .none
+            let valueMember = member
+            let valueStart = index
             try value()
+            member = .none
+            if valueMember != .none { record(valueMember, from: valueStart) }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input inside an object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -105,6 +164,7 @@ private struct Scanner {
     }
 
     mutating func array() throws(JSONSyntaxError) {
+        member = .none
         try enter()
         index += 1
         skipWhitespace()
@@ -214,6 +274,45 @@ private struct Scanner {
             }
             index += 1
         }
+    }
+
+    /// Stores the value that was just scanned from `start` to `index` as an envelope field.
+    mutating func record(_ field: EnvelopeMember, from start: Int) {
+        let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+        switch field {
+        case .action: envelope.action = Self.string(raw)
+        case .repositoryFullName: envelope.repositoryFullName = Self.string(raw)
+        case .senderLogin: envelope.senderLogin = Self.string(raw)
+        case .installationID: envelope.installationID = Self.integer(raw)
+        case .none, .installation, .repository, .sender:
+            // An object member: its fields were recorded while it was scanned; anything else holds none.
+            if raw.first != UInt8(ascii: "{") { clear(field) }
+        }
+    }
+
+    /// `installation`, `repository` or `sender` given as something other than an object.
+    mutating func clear(_ field: EnvelopeMember) {
+        switch field {
+        case .installation: envelope.installationID = nil
+        case .repository: envelope.repositoryFullName = nil
+        case .sender: envelope.senderLogin = nil
+        default: break
+        }
+    }
+
+    /// A scanned (valid) JSON string value; nil for any other kind of value.
+    static func string(_ raw: UnsafeBufferPointer<UInt8>) -> String? {
+        guard raw.count >= 2, raw.first == UInt8(ascii: "\"") else { return nil }
+        let inner = UnsafeBufferPointer(rebasing: raw[1..<(raw.count - 1)])
+        guard inner.contains(UInt8(ascii: "\\")) else { return String(decoding: inner, as: UTF8.self) }
+        // Escapes are rare in these fields; Foundation unescapes the fragment exactly.
+        return try? JSONDecoder().decode(String.self, from: Data(raw))
+    }
+
+    /// A scanned JSON number that is an integer fitting Int64; nil otherwise.
+    static func integer(_ raw: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard let first = raw.first, first == UInt8(ascii: "-") || (first >= 0x30 && first <= 0x39) else { return nil }
+        return Int64(String(decoding: raw, as: UTF8.self))
     }
 
     mutating func skipWhitespace() {

@@ -105,12 +105,12 @@ public struct WebhookIntake: Sendable {
         guard Self.isJSONContentType(request.headers["Content-Type"]) else {
             return reject(415, "unsupported_content_type", "set the webhook's content type to application/json")
         }
+        let envelope: WebhookEnvelope
         do {
-            try JSONSyntaxCheck(maximumDepth: configuration.maxJSONDepth).validate(request.body)
+            envelope = try JSONSyntaxCheck(maximumDepth: configuration.maxJSONDepth).validateReadingEnvelope(request.body)
         } catch {
             return reject(400, "invalid_json", error.description)
         }
-        let envelope = (try? WebhookEnvelope.decode(body: request.body, eventName: event)) ?? WebhookEnvelope()
         let delivery = IncomingDelivery(
             deliveryID: deliveryID, event: event, action: envelope.action, installationID: envelope.installationID,
             repositoryFullName: envelope.repositoryFullName, senderLogin: envelope.senderLogin, payload: request.body)

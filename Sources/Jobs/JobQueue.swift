@@ -103,18 +103,37 @@ public struct JobQueue: Sendable {
     /// Claims the oldest runnable job of one of `kinds` for `owner`, or returns `nil` when none is runnable.
     public func claim(kinds: [String], owner: String, lease: Duration) async throws -> Job? {
         do {
+            // Candidates: the head (oldest open job) of each serial key, found with one index probe per key,
+            // and the oldest unkeyed jobs. Scanning every waiting job and asking whether an older one of its
+            // key is open costs O(jobs queued): 130 ms per claim with 10,000 deliveries of one repository.
+            // 64 unkeyed candidates cover every row another claimer can have locked at the same moment.
             let rows = try await client.query("""
-                WITH candidate AS (
+                WITH RECURSIVE heads (serial_key, id) AS (
+                    (SELECT serial_key, id FROM jobs
+                     WHERE state IN ('queued', 'running') AND serial_key IS NOT NULL
+                     ORDER BY serial_key, id LIMIT 1)
+                    UNION ALL
+                    SELECT next.serial_key, next.id FROM heads h CROSS JOIN LATERAL (
+                        SELECT serial_key, id FROM jobs
+                        WHERE state IN ('queued', 'running') AND serial_key IS NOT NULL AND serial_key > h.serial_key
+                        ORDER BY serial_key, id LIMIT 1) next
+                ), candidates (id) AS (
+                    SELECT id FROM heads
+                    UNION ALL
+                    (SELECT id FROM jobs WHERE state = 'queued' AND serial_key IS NULL AND run_at <= now()
+                     ORDER BY run_at, id LIMIT 64)
+                    UNION ALL
+                    (SELECT id FROM jobs WHERE state = 'running' AND serial_key IS NULL AND lease_expires_at < now()
+                     ORDER BY lease_expires_at LIMIT 64)
+                ), candidate AS (
                     SELECT j.id FROM jobs j
-                    WHERE j.kind = ANY(\(kinds))
+                    WHERE j.id IN (SELECT id FROM candidates)
+                      AND j.kind = ANY(\(kinds))
                       AND ((j.state = 'queued' AND j.run_at <= now())
                            OR (j.state = 'running' AND j.lease_expires_at < now()))
-                      AND (j.serial_key IS NULL OR NOT EXISTS (
-                            SELECT 1 FROM jobs e
-                            WHERE e.serial_key = j.serial_key AND e.id < j.id AND e.state IN ('queued', 'running')))
                     ORDER BY j.run_at, j.id
                     LIMIT 1
-                    FOR UPDATE SKIP LOCKED
+                    FOR UPDATE OF j SKIP LOCKED
                 )
                 UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = \(owner),
                        lease_expires_at = now() + make_interval(secs => \(lease.seconds)), updated_at = now()

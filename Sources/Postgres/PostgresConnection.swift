@@ -9,6 +9,7 @@ import Foundation
 /// (never from Swift's cooperative pool).
 public final class PostgresConnection {
     private let handle: OpaquePointer
+    private var statements = PreparedStatements()
     /// What this connection was opened with.
     public let configuration: PostgresConfiguration
 
@@ -73,16 +74,67 @@ public final class PostgresConnection {
         PQclear(checked)
     }
 
-    func run(_ query: PostgresQuery) throws(PostgresError) -> (rows: [PostgresRow], affectedRows: Int) {
+    func run(_ query: PostgresQuery, retryingStalePlan: Bool = true) throws(PostgresError) -> (rows: [PostgresRow], affectedRows: Int) {
+        let count = query.binds.count
         let types: [Oid] = query.binds.map { Oid($0.typeOID) }
-        let values: [UnsafePointer<CChar>?] = query.binds.map { bind in bind.text.map { UnsafePointer(strdup($0)) } ?? nil }
+        var values: [UnsafePointer<CChar>?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        values.reserveCapacity(count)
+        lengths.reserveCapacity(count)
+        formats.reserveCapacity(count)
+        for bind in query.binds {
+            if let binary = bind.binary {
+                let copy = UnsafeMutablePointer<CChar>.allocate(capacity: max(binary.count, 1))
+                binary.withUnsafeBytes { raw in
+                    if let base = raw.baseAddress { copy.update(from: base.assumingMemoryBound(to: CChar.self), count: raw.count) }
+                }
+                values.append(UnsafePointer(copy))
+                lengths.append(Int32(clamping: binary.count))
+                formats.append(1)
+            } else {
+                values.append(bind.text.map { UnsafePointer(strdup($0)) })
+                lengths.append(0)
+                formats.append(0)
+            }
+        }
         defer {
             for pointer in values { free(UnsafeMutablePointer(mutating: pointer)) }
         }
-        let result = PQexecParams(handle, query.sql, Int32(values.count), types, values, nil, nil, 0)
-        let checked = try check(result)
+        let statement = try preparedStatement(for: query.sql, types: types)
+        let result = PQexecPrepared(handle, statement, Int32(count), values, lengths, formats, 0)
+        let checked: OpaquePointer
+        do {
+            checked = try check(result)
+        } catch {
+            // A migration changed a table the prepared statement reads ("cached plan must not change
+            // result type"), or the statement is gone: prepare it afresh next time.
+            if case .server(let details) = error, details.sqlState == "0A000" || details.sqlState == "26000" {
+                statements.forget(query.sql, types: types)
+                // Nothing ran; outside a transaction it is safe to run it again at once.
+                if retryingStalePlan && !isInTransaction {
+                    return try run(query, retryingStalePlan: false)
+                }
+            }
+            throw error
+        }
         defer { PQclear(checked) }
         return (Self.rows(of: checked), Int(String(cString: PQcmdTuples(checked))) ?? 0)
+    }
+
+    /// The name of this connection's prepared statement for `sql`, preparing it on first use, so the
+    /// server parses and plans a statement the connection runs again and again only once.
+    private func preparedStatement(for sql: String, types: [Oid]) throws(PostgresError) -> String {
+        if let name = statements.name(for: sql, types: types) { return name }
+        if statements.isFull {
+            // Rare (previewd runs a fixed set of statements); forget them all rather than track use.
+            PQclear(try check(PQexec(handle, "DEALLOCATE ALL")))
+            statements.removeAll()
+        }
+        let name = statements.nextName()
+        PQclear(try check(PQprepare(handle, name, sql, Int32(types.count), types)))
+        statements.remember(sql, types: types, name: name)
+        return name
     }
 
     /// The one place that turns a libpq result into success or a typed error.
@@ -214,6 +266,33 @@ public struct PostgresNotification: Sendable, Hashable {
         self.channel = channel
         self.payload = payload
     }
+}
+
+/// The statements a connection has prepared, by SQL text and parameter types.
+struct PreparedStatements {
+    /// Most statements kept prepared on one connection.
+    static let capacity = 256
+    private struct Key: Hashable {
+        var sql: String
+        var types: [Oid]
+    }
+    private var names: [Key: String] = [:]
+    private var counter = 0
+
+    var isFull: Bool { names.count >= Self.capacity }
+
+    func name(for sql: String, types: [Oid]) -> String? { names[Key(sql: sql, types: types)] }
+
+    mutating func nextName() -> String {
+        counter += 1
+        return "previewd_\(counter)"
+    }
+
+    mutating func remember(_ sql: String, types: [Oid], name: String) { names[Key(sql: sql, types: types)] = name }
+
+    mutating func forget(_ sql: String, types: [Oid]) { names[Key(sql: sql, types: types)] = nil }
+
+    mutating func removeAll() { names.removeAll() }
 }
 
 /// Drops server notices: errors that matter surface through the failing call instead.

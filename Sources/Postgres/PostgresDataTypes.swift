@@ -44,12 +44,18 @@ enum PostgresTypeOID {
 /// A Swift value that can be bound as a query parameter.
 ///
 /// Values travel in PostgreSQL's text input format with a declared type, so the server parses them;
-/// they are never spliced into SQL.
+/// they are never spliced into SQL. Types whose binary form is their bytes (bytea) send that instead.
 public protocol PostgresEncodable: Sendable {
     /// The value in PostgreSQL's text input format, nil for SQL NULL.
     var postgresText: String? { get }
     /// The type OID declared for the parameter; 0 lets the server infer it from the statement.
     static var postgresTypeOID: UInt32 { get }
+    /// The value in PostgreSQL's binary format when that is cheaper to send than text, else nil.
+    var postgresBinary: Data? { get }
+}
+
+extension PostgresEncodable {
+    public var postgresBinary: Data? { nil }
 }
 
 extension String: PostgresEncodable {
@@ -104,6 +110,8 @@ extension Data: PostgresEncodable {
         withUnsafeBytes { raw in PostgresHex.encode(raw.bindMemory(to: UInt8.self)) }
     }
     public static var postgresTypeOID: UInt32 { PostgresTypeOID.bytea }
+    /// bytea's binary format is the bytes themselves: no hex encoding here nor decoding in the server.
+    public var postgresBinary: Data? { self }
 }
 
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
@@ -115,6 +123,7 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
 extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
     public var postgresText: String? { self?.postgresText }
     public static var postgresTypeOID: UInt32 { Wrapped.postgresTypeOID }
+    public var postgresBinary: Data? { self?.postgresBinary }
 }
 
 /// An element type for array parameters: `[String]` binds as `text[]`, `[Int]` as `bigint[]`,

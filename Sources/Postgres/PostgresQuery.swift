@@ -82,20 +82,24 @@ func quoteIdentifier(_ name: String) -> String {
     "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }
 
-/// One bound parameter in PostgreSQL's text input format.
+/// One bound parameter, in PostgreSQL's text input format or, where cheaper, its binary format.
 struct PostgresBind: Sendable, Hashable {
-    /// Text form, nil for SQL NULL.
+    /// Text form, nil for SQL NULL or when `binary` is set.
     var text: String?
+    /// Binary form (bytea), sent instead of text.
+    var binary: Data?
     /// Declared type, 0 to let the server infer it from context.
     var typeOID: UInt32
 
     init(_ value: some PostgresEncodable) {
-        self.text = value.postgresText
+        self.binary = value.postgresBinary
+        self.text = binary == nil ? value.postgresText : nil
         self.typeOID = type(of: value).postgresTypeOID
     }
 
     init(_ value: any PostgresEncodable) {
-        self.text = value.postgresText
+        self.binary = value.postgresBinary
+        self.text = binary == nil ? value.postgresText : nil
         self.typeOID = type(of: value).postgresTypeOID
     }
 }

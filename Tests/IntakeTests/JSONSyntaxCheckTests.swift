@@ -1,5 +1,6 @@
 import Foundation
 import PreviewdTesting
+import GitHubWebhooks
 import Testing
 @testable import Intake
 
@@ -47,6 +48,46 @@ struct JSONSyntaxCheckTests {
             guard let error = error as? JSONSyntaxError else { return false }
             return error.line == invalid.line && error.column == invalid.column && error.reason.contains(invalid.reasonContains)
         }
+        // Reading the envelope on the way finds the same first error.
+        #expect {
+            _ = try JSONSyntaxCheck().validateReadingEnvelope(Data(invalid.bytes))
+        } throws: { error in
+            guard let error = error as? JSONSyntaxError else { return false }
+            return error.line == invalid.line && error.column == invalid.column && error.reason.contains(invalid.reasonContains)
+        }
+    }
+
+    @Test("the envelope read while checking equals the one Foundation decodes, for every fixture")
+    func envelopeOfFixtures() throws {
+        let directory = FixturePaths.webhooks
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }
+        var withRepository = 0
+        for file in files {
+            let body = try Data(contentsOf: directory.appendingPathComponent(file))
+            let read = try JSONSyntaxCheck().validateReadingEnvelope(body)
+            #expect(read == (try WebhookEnvelope.decode(body: body)), "\(file)")
+            if read.repositoryFullName != nil && read.senderLogin != nil { withRepository += 1 }
+        }
+        #expect(withRepository >= 15)
+    }
+
+    @Test("envelope fields come only from their own places, typed as GitHub sends them", arguments: [
+        (#"{"action":"opened","installation":{"id":42,"account":{"id":7}},"repository":{"full_name":"o/r","owner":{"login":"o"}},"sender":{"login":"u"}}"#,
+         WebhookEnvelope(action: "opened", installationID: 42, repositoryFullName: "o/r", senderLogin: "u")),
+        // Nested look-alikes are not the envelope: a comment's action, an owner's login, a nested id.
+        (#"{"comment":{"action":"x","id":5},"repository":{"owner":{"login":"o","full_name":"no"}},"installation":{"account":{"id":9}}}"#,
+         WebhookEnvelope()),
+        // null, wrong types, and members that are not objects read as absent.
+        (#"{"action":null,"installation":{"id":"42"},"repository":"o/r","sender":{"login":7}}"#, WebhookEnvelope()),
+        (#"{"installation":{"id":1.5},"sender":[{"login":"u"}]}"#, WebhookEnvelope()),
+        // Escaped strings are unescaped; the last of duplicate keys wins, as for the decoder.
+        (#"{"action":"re\u006fpened","repository":{"full_name":"o\/r"},"sender":{"login":"a"},"sender":{"login":"b"}}"#,
+         WebhookEnvelope(action: "reopened", repositoryFullName: "o/r", senderLogin: "b")),
+        (#"{"installation":{"id":-9223372036854775808},"action":"\u00e9t\u00e9"}"#,
+         WebhookEnvelope(action: "été", installationID: Int64.min)),
+    ])
+    func envelopeFields(_ body: String, _ expected: WebhookEnvelope) throws {
+        #expect(try JSONSyntaxCheck().validateReadingEnvelope(Data(body.utf8)) == expected)
     }
 
     @Test("rejects nesting deeper than the limit without exhausting the stack")

@@ -73,6 +73,45 @@ struct JobQueueTests {
         }
     }
 
+    @Test("a long queue behind one serial key hides neither other keys, unkeyed jobs nor expired leases")
+    func claimsAroundABlockedKey() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            let head = try #require(try await queue.enqueue(kind: "k", serialKey: "busy"))
+            let running = try #require(try await queue.claim(kinds: ["k"], owner: "w0", lease: .seconds(30)))
+            #expect(running.id == head)
+            // 300 jobs wait behind the running head of "busy".
+            try await client.execute("""
+                INSERT INTO jobs (kind, serial_key) SELECT 'k', 'busy' FROM generate_series(1, 300)
+                """)
+            let crashed = try #require(try await queue.enqueue(kind: "k", serialKey: "crashed"))
+            #expect(try await queue.claim(kinds: ["k"], owner: "dead", lease: .milliseconds(200))?.id == crashed)
+            let otherKind = try #require(try await queue.enqueue(kind: "other", serialKey: "quiet"))
+            let keyed = try #require(try await queue.enqueue(kind: "k", serialKey: "quiet-2"))
+            let unkeyed = try #require(try await queue.enqueue(kind: "k"))
+
+            // Only kinds asked for; the oldest runnable first; nothing of "busy" while its head runs.
+            let first = try #require(try await queue.claim(kinds: ["k"], owner: "w1", lease: .seconds(30)))
+            let second = try #require(try await queue.claim(kinds: ["k"], owner: "w1", lease: .seconds(30)))
+            #expect([first.id, second.id] == [keyed, unkeyed])
+            #expect(try await queue.claim(kinds: ["k"], owner: "w1", lease: .seconds(30)) == nil)
+            #expect(try await queue.claim(kinds: ["other"], owner: "w1", lease: .seconds(30))?.id == otherKind)
+
+            // The dead worker's job comes back once its lease expires, with its key still held in order.
+            try await Task.sleep(for: .milliseconds(300))
+            let retried = try #require(try await queue.claim(kinds: ["k"], owner: "w1", lease: .seconds(30)))
+            #expect(retried.id == crashed)
+            #expect(retried.attempts == 2)
+
+            // When the head of "busy" finishes, the next of its 300 runs, and only that one.
+            try await queue.complete(running)
+            let oldestWaiting = try await client.query("SELECT min(id) AS id FROM jobs WHERE serial_key = 'busy' AND state = 'queued'")
+            let next = try #require(try await queue.claim(kinds: ["k"], owner: "w1", lease: .seconds(30)))
+            #expect(next.id == (try oldestWaiting[0].decode("id", as: Int64.self)))
+            #expect(try await queue.claim(kinds: ["k"], owner: "w2", lease: .seconds(30)) == nil)
+        }
+    }
+
     @Test("failures retry with backoff, then fail for good")
     func failures() async throws {
         try await TestDatabase.withMigratedDatabase { client, _ in

@@ -57,6 +57,55 @@ struct PostgresClientTests {
         }
     }
 
+    @Test("bytea travels in binary: every byte value, NUL included, and an empty and a NULL value")
+    func byteaBinary() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            try await client.execute("CREATE TABLE blobs (n int, b bytea)")
+            let every = Data((0...255).map { UInt8($0) } + (0...255).reversed().map { UInt8($0) })
+            let none: Data? = nil
+            try await client.execute("INSERT INTO blobs VALUES (1, \(every)), (2, \(Data())), (3, \(none))")
+            let rows = try await client.query("SELECT n, b, length(b) AS size, md5(b) AS digest FROM blobs ORDER BY n")
+            #expect(try rows[0].decode("b", as: Data.self) == every)
+            #expect(try rows[0].decode("size", as: Int.self) == 512)
+            #expect(try rows[1].decode("b", as: Data.self) == Data())
+            #expect(try rows[2].decode("b", as: Data?.self) == nil)
+            // The server saw the bytes themselves, not their hex text.
+            let digest = try await client.query("SELECT md5(\(every)) AS digest")
+            #expect(try digest[0].decode("digest", as: String.self) == (try rows[0].decode("digest", as: String.self)))
+        }
+    }
+
+    @Test("a statement prepared before a migration changed its table runs again afterwards")
+    func preparedStatementSurvivesSchemaChange() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            try await client.withConnection { connection in
+                try await connection.execute("CREATE TABLE t (a int)")
+                try await connection.execute("INSERT INTO t VALUES (1)")
+                let before = try await connection.query("SELECT * FROM t")
+                #expect(before[0].columnNames == ["a"])
+                try await connection.execute("ALTER TABLE t ADD COLUMN b text DEFAULT 'x'")
+                // The same text again: its prepared plan no longer fits, so it is prepared afresh.
+                let after = try await connection.query("SELECT * FROM t")
+                #expect(after[0].columnNames == ["a", "b"])
+                #expect(try after[0].decode("b", as: String.self) == "x")
+            }
+        }
+    }
+
+    @Test("more distinct statements than a connection keeps prepared all run")
+    func manyDistinctStatements() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            try await client.withConnection { connection in
+                for n in 0..<600 {
+                    let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT \(n) + $1::int AS v", binds: [n]))
+                    #expect(try rows[0].decode("v", as: Int.self) == 2 * n)
+                }
+                let prepared = try await connection.query("SELECT count(*) AS n FROM pg_prepared_statements")
+                #expect(try prepared[0].decode("n", as: Int.self) <= 257)
+            }
+        }
+    }
+
     @Test("timestamptz text from the server decodes to the right instant")
     func serverTimestamps() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in
