@@ -121,9 +121,11 @@ public struct JobQueue: Sendable {
                     SELECT id FROM heads
                     UNION ALL
                     (SELECT id FROM jobs WHERE state = 'queued' AND serial_key IS NULL AND run_at <= now()
+                       AND kind = ANY(\(kinds))
                      ORDER BY run_at, id LIMIT 64)
                     UNION ALL
                     (SELECT id FROM jobs WHERE state = 'running' AND serial_key IS NULL AND lease_expires_at < now()
+                       AND kind = ANY(\(kinds))
                      ORDER BY lease_expires_at LIMIT 64)
                 ), candidate AS (
                     SELECT j.id FROM jobs j
@@ -137,7 +139,11 @@ public struct JobQueue: Sendable {
                 )
                 UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = \(owner),
                        lease_expires_at = now() + make_interval(secs => \(lease.seconds)), updated_at = now()
-                FROM candidate WHERE jobs.id = candidate.id
+                FROM candidate,
+                     -- A claim need not wait for its WAL flush: if the server crashes before flushing it, the job is
+                     -- simply queued again, and any later synchronous commit (the job's own work) flushes it first.
+                     (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed_claim
+                WHERE jobs.id = candidate.id
                 RETURNING jobs.id, jobs.kind, jobs.payload::text AS payload, jobs.attempts, jobs.max_attempts,
                           jobs.serial_key, jobs.dedupe_key, jobs.lease_owner
                 """)

@@ -94,6 +94,8 @@ public final class JobWorker: Sendable {
             do {
                 if let job = try await queue.claim(kinds: kinds, owner: configuration.owner, lease: configuration.lease) {
                     failures = 0
+                    // More may be waiting: pass the wake-up on to one idle loop (which stops the chain if not).
+                    await wakeup.signal()
                     await execute(job)
                     continue
                 }
@@ -182,10 +184,12 @@ actor Wakeup {
     private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     private var pending = false
 
+    /// Wakes one sleeping loop, or the next one to sleep. One job notification needs one claimer;
+    /// a loop that claims a job passes the signal on, so a backlog wakes the others one by one
+    /// instead of every notification sending every idle loop to query the queue.
     func signal() {
-        if waiters.isEmpty { pending = true; return }
-        for continuation in waiters.values { continuation.resume() }
-        waiters.removeAll()
+        guard let id = waiters.keys.first else { pending = true; return }
+        waiters.removeValue(forKey: id)?.resume()
     }
 
     func wait(timeout: Duration) async {

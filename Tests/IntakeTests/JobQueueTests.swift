@@ -80,10 +80,11 @@ struct JobQueueTests {
             let head = try #require(try await queue.enqueue(kind: "k", serialKey: "busy"))
             let running = try #require(try await queue.claim(kinds: ["k"], owner: "w0", lease: .seconds(30)))
             #expect(running.id == head)
-            // 300 jobs wait behind the running head of "busy".
+            // 300 jobs wait behind the running head of "busy"; 300 unkeyed jobs of a kind nobody here claims wait too.
             try await client.execute("""
                 INSERT INTO jobs (kind, serial_key) SELECT 'k', 'busy' FROM generate_series(1, 300)
                 """)
+            try await client.execute("INSERT INTO jobs (kind) SELECT 'unclaimed' FROM generate_series(1, 300)")
             let crashed = try #require(try await queue.enqueue(kind: "k", serialKey: "crashed"))
             #expect(try await queue.claim(kinds: ["k"], owner: "dead", lease: .milliseconds(200))?.id == crashed)
             let otherKind = try #require(try await queue.enqueue(kind: "other", serialKey: "quiet"))
