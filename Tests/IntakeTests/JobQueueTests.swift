@@ -1,5 +1,5 @@
 import Foundation
-import Jobs
+@testable import Jobs
 import Postgres
 import PreviewdLogging
 import PreviewdTesting
@@ -110,6 +110,32 @@ struct JobQueueTests {
             let next = try #require(try await queue.claim(kinds: ["k"], owner: "w1", lease: .seconds(30)))
             #expect(next.id == (try oldestWaiting[0].decode("id", as: Int64.self)))
             #expect(try await queue.claim(kinds: ["k"], owner: "w2", lease: .seconds(30)) == nil)
+        }
+    }
+
+    @Test("a claim reads a handful of rows however many jobs wait, with a generic or a custom plan",
+          arguments: ["force_generic_plan", "force_custom_plan"])
+    func claimCostDoesNotGrowWithTheQueue(planMode: String) async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            try await queue.enqueue(kind: "k", serialKey: "busy")
+            _ = try #require(try await queue.claim(kinds: ["k"], owner: "w0", lease: .seconds(30)))
+            // Thousands wait behind a running key, thousands of another kind, thousands are finished.
+            try await client.execute("INSERT INTO jobs (kind, serial_key) SELECT 'k', 'busy' FROM generate_series(1, 3000)")
+            try await client.execute("INSERT INTO jobs (kind) SELECT 'unclaimed' FROM generate_series(1, 3000)")
+            try await client.execute("INSERT INTO jobs (kind, state) SELECT 'k', 'succeeded' FROM generate_series(1, 3000)")
+            let ready = try #require(try await queue.enqueue(kind: "k", serialKey: "other"))
+            let rowsRead = try await client.withTransaction { connection in
+                try await connection.execute(PostgresQuery(unsafeSQL: "SET LOCAL plan_cache_mode = \(planMode)"))
+                let claimed = try await connection.query(JobQueue.claimQuery(kinds: ["k"], owner: "w1", lease: .seconds(30)))
+                #expect(try claimed.first?.decode("id", as: Int64.self) == ready)
+                let read = try await connection.query("""
+                    SELECT pg_stat_get_xact_tuples_returned('jobs'::regclass)
+                         + pg_stat_get_xact_tuples_fetched('jobs'::regclass) AS n
+                    """)
+                return try read[0].decode("n", as: Int.self)
+            }
+            #expect(rowsRead < 100, "the claim read \(rowsRead) rows of jobs")
         }
     }
 
