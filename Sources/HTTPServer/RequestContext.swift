@@ -27,7 +27,7 @@ final class RequestContext: Sendable {
     struct State {
         var phase = Phase.new
         var request: HTTPRequest?
-        var handler: Router.Handler?
+        var handler: Router.Responding?
         var body = Data()
         var bodyLimit = 0
         var tooLarge = false
@@ -52,7 +52,7 @@ final class RequestContext: Sendable {
         case consumed
         case dropConnection
         case bodyTooLarge
-        case run(HTTPRequest, Router.Handler)
+        case run(HTTPRequest, Router.Responding)
         case wait
         case respond(HTTPResponse)
     }
@@ -78,7 +78,7 @@ final class RequestContext: Sendable {
         state.withLock { $0.method = method.rawValue; $0.path = path }
     }
 
-    func accept(_ request: HTTPRequest, handler: @escaping Router.Handler, bodyLimit: Int, expectedLength: Int?) {
+    func accept(_ request: HTTPRequest, handler: Router.Responding, bodyLimit: Int, expectedLength: Int?) {
         state.withLock { state in
             state.request = request
             state.handler = handler

@@ -16,6 +16,17 @@ public struct Router: Sendable {
     /// A request handler. It cannot fail: anything that goes wrong must be turned into a response.
     public typealias Handler = @Sendable (HTTPRequest) async -> HTTPResponse
 
+    /// A handler called on the server's own thread as soon as the body is read, for hot paths that
+    /// answer from another thread without hopping through Swift tasks. It must not block; it calls
+    /// ``HTTPResponder/respond(_:)`` once, then or later, from any thread.
+    public typealias ImmediateHandler = @Sendable (HTTPRequest, HTTPResponder) -> Void
+
+    /// How a route produces its response.
+    enum Responding: Sendable {
+        case task(Handler)
+        case immediate(ImmediateHandler)
+    }
+
     struct Route: Sendable {
         enum Segment: Sendable, Equatable {
             case literal(String)
@@ -26,7 +37,7 @@ public struct Router: Sendable {
         let segments: [Segment]
         let hasWildcard: Bool
         let maxBodyBytes: Int?
-        let handler: Handler
+        let responding: Responding
     }
 
     /// The outcome of looking a request up.
@@ -53,13 +64,24 @@ public struct Router: Sendable {
     public mutating func add(
         _ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler
     ) {
+        add(method, pattern, maxBodyBytes: maxBodyBytes, responding: .task(handler))
+    }
+
+    /// Adds a route whose handler runs on the server's thread; see ``ImmediateHandler``.
+    public mutating func addImmediate(
+        _ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping ImmediateHandler
+    ) {
+        add(method, pattern, maxBodyBytes: maxBodyBytes, responding: .immediate(handler))
+    }
+
+    private mutating func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int?, responding: Responding) {
         var parts = Self.split(pattern)
         let hasWildcard = parts.last == "*"
         if hasWildcard { parts.removeLast() }
         let segments: [Route.Segment] = parts.map { part in
             part.hasPrefix(":") ? .parameter(String(part.dropFirst())) : .literal(String(part))
         }
-        routes.append(Route(method: method, segments: segments, hasWildcard: hasWildcard, maxBodyBytes: maxBodyBytes, handler: handler))
+        routes.append(Route(method: method, segments: segments, hasWildcard: hasWildcard, maxBodyBytes: maxBodyBytes, responding: responding))
     }
 
     /// Finds the route for `method` and the raw (still percent-encoded) `path`.
@@ -104,6 +126,15 @@ public struct Router: Sendable {
         if trimmed.hasPrefix("/") { trimmed = trimmed.dropFirst() }
         if trimmed.isEmpty { return [] }
         return trimmed.split(separator: "/", omittingEmptySubsequences: false)
+    }
+}
+
+/// Answers one request of an ``Router/ImmediateHandler``, from any thread. Only the first answer counts.
+public struct HTTPResponder: Sendable {
+    let context: RequestContext
+
+    public func respond(_ response: HTTPResponse) {
+        context.finish(with: response)
     }
 }
 

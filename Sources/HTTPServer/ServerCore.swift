@@ -54,12 +54,15 @@ final class ServerCore: Sendable {
             return false
         case .bodyTooLarge:
             return queue(.text(413, "Request body too large.\n"), for: context, connection: connection)
-        case .run(let request, let handler):
+        case .run(let request, .task(let handler)):
             let task = Task {
                 let response = await handler(request)
                 context.finish(with: response)
             }
             context.setHandlerTask(task)
+            return true
+        case .run(let request, .immediate(let handler)):
+            handler(request, HTTPResponder(context: context))
             return true
         case .wait:
             return true
@@ -89,7 +92,7 @@ final class ServerCore: Sendable {
                 method: method, path: path, query: query, headers: headers,
                 pathParameters: parameters, remoteAddress: remoteAddress(connection)
             )
-            context.accept(request, handler: route.handler, bodyLimit: limit, expectedLength: headers["Content-Length"].flatMap { Int($0) })
+            context.accept(request, handler: route.responding, bodyLimit: limit, expectedLength: headers["Content-Length"].flatMap { Int($0) })
             return true
         }
     }

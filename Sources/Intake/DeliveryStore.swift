@@ -47,81 +47,103 @@ public enum DeliveryStoreOutcome: Sendable, Equatable {
 
 /// Stores deliveries durably and enqueues their processing, atomically.
 ///
-/// Concurrent deliveries are committed together (group commit): a caller whose delivery arrives
-/// while `maxConcurrentWrites` writes are in flight waits for the next write, which carries every
-/// delivery that queued meanwhile in one statement. An idle store writes each delivery at once, so
-/// batching adds no latency at low load and saves a round trip and a commit per delivery at high load.
+/// Concurrent deliveries are committed together (group commit): a delivery that arrives while every
+/// writer is busy waits for the next write, which carries every delivery that queued meanwhile in one
+/// statement. An idle store writes each delivery at once, so batching adds no latency at low load and
+/// saves a round trip and a commit per delivery at high load.
+///
+/// Writers are dedicated connections, each with its own thread: a delivery goes from the caller's
+/// thread to a writer and its outcome is reported from there, with no Swift task in between.
 public final class DeliveryStore: Sendable {
     /// The job kind that processes a delivery.
     public static let processJobKind = "process_delivery"
 
+    /// What ``store(_:disposition:completion:)`` reports.
+    public typealias Completion = @Sendable (Result<DeliveryStoreOutcome, PostgresError>) -> Void
+
     public let client: PostgresClient
-    private let maxConcurrentWrites: Int
+    private let writers: [DedicatedConnection]
     private let maxBatchSize: Int
-    private let state = Mutex(BatchState())
+    private let state: Mutex<BatchState>
 
     private struct Pending {
         let delivery: IncomingDelivery
         let disposition: DeliveryDisposition
-        let continuation: CheckedContinuation<DeliveryStoreOutcome, any Error>
+        let completion: Completion
     }
 
     private struct BatchState {
         var queue: [Pending] = []
-        var writesInFlight = 0
+        /// Writers with nothing to do, by index.
+        var idleWriters: [Int]
     }
 
     /// - Parameters:
-    ///   - maxConcurrentWrites: statements in flight at once (each holds a pooled connection).
+    ///   - maxConcurrentWrites: statements in flight at once, each on its own dedicated connection
+    ///     (opened on first use, outside the client's pool).
     ///   - maxBatchSize: most deliveries in one statement.
     public init(client: PostgresClient, maxConcurrentWrites: Int = 2, maxBatchSize: Int = 64) {
         self.client = client
-        self.maxConcurrentWrites = max(1, maxConcurrentWrites)
+        let count = max(1, maxConcurrentWrites)
+        self.writers = (0..<count).map { _ in client.dedicatedConnection() }
         self.maxBatchSize = max(1, maxBatchSize)
+        self.state = Mutex(BatchState(idleWriters: Array((0..<count).reversed())))
     }
 
-    /// Stores `delivery` and, for `.process`, its job, in the same transaction; returns once committed.
+    /// Stores `delivery` and, for `.process`, its job, in the same transaction; `completion` runs once
+    /// it is committed (or failed), on a writer's thread.
     ///
     /// `ON CONFLICT DO NOTHING` makes a second copy of a delivery id wait for the first one's
     /// transaction and then insert nothing, so racing copies are stored and processed once.
+    public func store(_ delivery: IncomingDelivery, disposition: DeliveryDisposition, completion: @escaping Completion) {
+        let writer = state.withLock { state -> Int? in
+            state.queue.append(Pending(delivery: delivery, disposition: disposition, completion: completion))
+            return state.idleWriters.popLast()
+        }
+        guard let writer else { return }  // a busy writer takes it with its next batch
+        writers[writer].submit { session in self.drain(writer: writer, session: session) }
+    }
+
+    /// ``store(_:disposition:completion:)`` for async callers.
     public func store(_ delivery: IncomingDelivery, disposition: DeliveryDisposition) async throws -> DeliveryStoreOutcome {
         try await withCheckedThrowingContinuation { continuation in
-            let startWrite = state.withLock { state -> Bool in
-                state.queue.append(Pending(delivery: delivery, disposition: disposition, continuation: continuation))
-                guard state.writesInFlight < maxConcurrentWrites else { return false }
-                state.writesInFlight += 1
-                return true
-            }
-            if startWrite { Task { await self.writeLoop() } }
+            store(delivery, disposition: disposition) { continuation.resume(with: $0.mapError { $0 as any Error }) }
         }
     }
 
-    /// Writes batches until the queue is empty, then gives its write slot back.
-    private func writeLoop() async {
+    /// Writes batches on the writer's thread until the queue is empty, then marks the writer idle.
+    private func drain(writer: Int, session: DedicatedSession?) {
         while true {
             let batch = state.withLock { state -> [Pending] in
                 let batch = Array(state.queue.prefix(maxBatchSize))
                 state.queue.removeFirst(batch.count)
-                if batch.isEmpty { state.writesInFlight -= 1 }
+                if batch.isEmpty { state.idleWriters.append(writer) }
                 return batch
             }
             guard !batch.isEmpty else { return }
-            do {
-                let inserted = try await write(batch)
+            guard let session else {
+                for pending in batch { pending.completion(.failure(.poolClosed)) }
+                continue
+            }
+            do throws(PostgresError) {
+                let rows = try session.query(Self.statement(for: batch))
+                var inserted = Set<String>()
+                for row in rows { inserted.insert(try row.decode("delivery_id", as: String.self)) }
                 var seen = Set<String>()
                 for pending in batch {
                     // The first copy of an id in a batch is the one that was stored.
                     let stored = inserted.contains(pending.delivery.deliveryID) && seen.insert(pending.delivery.deliveryID).inserted
-                    pending.continuation.resume(returning: stored ? .stored : .duplicate)
+                    pending.completion(.success(stored ? .stored : .duplicate))
                 }
             } catch {
-                for pending in batch { pending.continuation.resume(throwing: error) }
+                for pending in batch { pending.completion(.failure(error)) }
             }
+            session.endUnitOfWork()
         }
     }
 
     /// One statement for the whole batch: the delivery rows, then a job for each new one to process.
-    private func write(_ batch: [Pending]) async throws -> Set<String> {
+    private static func statement(for batch: [Pending]) -> PostgresQuery {
         var sql = """
             WITH input (delivery_id, event, action, installation_id, repository_full_name, sender_login, payload,
                         status, status_reason, serial_key, ord) AS (VALUES
@@ -169,8 +191,7 @@ public final class DeliveryStore: Sendable {
             SELECT delivery_id, (SELECT count(*) FROM woken) AS notified FROM inserted
             """
         // The SQL text holds only placeholders and constants; every value is a bound parameter.
-        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds))
-        return Set(try rows.map { try $0.decode("delivery_id", as: String.self) })
+        return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
     /// Deliveries of one repository are processed one at a time and in arrival order, so a push and
     /// the pull request event that follows it never race; other deliveries run in parallel.

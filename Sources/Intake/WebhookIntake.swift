@@ -58,29 +58,65 @@ public struct WebhookIntake: Sendable {
 
     /// Handles one request to the webhook endpoint.
     public func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        await withCheckedContinuation { continuation in
+            handle(request) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// Handles one request without a Swift task: checks run on the calling thread, and `respond` is
+    /// called there (rejections) or on the delivery store's writer thread once the delivery is committed.
+    public func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         let start = ContinuousClock.now
-        let (response, outcome, reason) = await process(request)
-        var labels = ["outcome": outcome]
-        if let reason { labels["reason"] = reason }
+        let finish: @Sendable (Answer) -> Void = { answer in
+            self.record(answer, for: request, since: start)
+            respond(answer.response)
+        }
+        switch check(request) {
+        case .answer(let answer):
+            finish(answer)
+        case .store(let delivery, let disposition):
+            store.store(delivery, disposition: disposition) { outcome in
+                finish(self.answer(for: outcome, delivery: delivery, disposition: disposition))
+            }
+        }
+    }
+
+    /// A response with how it is counted in the metrics.
+    struct Answer: Sendable {
+        var response: HTTPResponse
+        var outcome: String
+        var reason: String?
+    }
+
+    private enum Checked {
+        case answer(Answer)
+        case store(IncomingDelivery, DeliveryDisposition)
+    }
+
+    private func record(_ answer: Answer, for request: HTTPRequest, since start: ContinuousClock.Instant) {
+        var labels = ["outcome": answer.outcome]
+        if let reason = answer.reason { labels["reason"] = reason }
         metrics.increment(MetricName.deliveries, labels: labels)
         let elapsed = ContinuousClock.now - start
         metrics.observe(MetricName.latency, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        var metadata = ["http.status": "\(response.status)", "outcome": outcome]
+        let level: LogLevel = answer.outcome == "rejected" ? .notice : .debug
+        guard logger.level <= level else { return }
+        var metadata = ["http.status": "\(answer.response.status)", "outcome": answer.outcome]
         if let delivery = request.headers["X-GitHub-Delivery"], Self.isValidDeliveryID(delivery) { metadata["github.delivery"] = delivery }
         if let event = request.headers["X-GitHub-Event"], Self.isValidEventName(event) { metadata["github.event"] = event }
-        if let reason { metadata["reason"] = reason }
-        logger.log(outcome == "rejected" ? .notice : .debug, "webhook delivery answered", metadata)
-        return response
+        if let reason = answer.reason { metadata["reason"] = reason }
+        logger.log(level, "webhook delivery answered", metadata)
     }
 
-    private func process(_ request: HTTPRequest) async -> (HTTPResponse, outcome: String, reason: String?) {
-        func reject(_ status: Int, _ reason: String, _ message: String) -> (HTTPResponse, String, String?) {
-            (.json(status, encoding: ["error": message, "reason": reason]), "rejected", reason)
+    /// Everything decided before the database: signature, headers, JSON, and what to store.
+    private func check(_ request: HTTPRequest) -> Checked {
+        func reject(_ status: Int, _ reason: String, _ message: String) -> Checked {
+            .answer(Answer(response: .json(status, encoding: ["error": message, "reason": reason]), outcome: "rejected", reason: reason))
         }
         guard isAcceptingDeliveries() else {
             var response = HTTPResponse.json(503, encoding: ["error": "previewd is shutting down; redeliver this delivery later"])
             response.headers["Retry-After"] = "30"
-            return (response, "unavailable", "shutting_down")
+            return .answer(Answer(response: response, outcome: "unavailable", reason: "shutting_down"))
         }
         if request.body.count > configuration.maxBodyBytes {
             return reject(413, "body_too_large", "the body is larger than \(configuration.maxBodyBytes) bytes")
@@ -122,23 +158,29 @@ public struct WebhookIntake: Sendable {
         } else {
             disposition = .ignored(reason: "previewd does not act on '\(event)' events")
         }
-        do {
-            let outcome = try await store.store(delivery, disposition: disposition)
-            switch (outcome, disposition) {
-            case (.duplicate, _):
-                return (.json(200, encoding: ["delivery_id": deliveryID, "status": "duplicate"]), "duplicate", nil)
-            case (.stored, .processed):
-                return (.json(200, encoding: ["delivery_id": deliveryID, "status": "pong"]), "ping", nil)
-            case (.stored, .ignored):
-                return (.json(202, encoding: ["delivery_id": deliveryID, "status": "ignored"]), "ignored", nil)
-            case (.stored, .process):
-                return (.json(202, encoding: ["delivery_id": deliveryID, "status": "accepted"]), "accepted", nil)
+        return .store(delivery, disposition)
+    }
+
+    /// The answer once the store has committed (or failed to commit) the delivery.
+    private func answer(for outcome: Result<DeliveryStoreOutcome, PostgresError>, delivery: IncomingDelivery, disposition: DeliveryDisposition) -> Answer {
+        let deliveryID = delivery.deliveryID
+        switch outcome {
+        case .success(.duplicate):
+            return Answer(response: .json(200, encoding: ["delivery_id": deliveryID, "status": "duplicate"]), outcome: "duplicate")
+        case .success(.stored):
+            switch disposition {
+            case .processed:
+                return Answer(response: .json(200, encoding: ["delivery_id": deliveryID, "status": "pong"]), outcome: "ping")
+            case .ignored:
+                return Answer(response: .json(202, encoding: ["delivery_id": deliveryID, "status": "ignored"]), outcome: "ignored")
+            case .process:
+                return Answer(response: .json(202, encoding: ["delivery_id": deliveryID, "status": "accepted"]), outcome: "accepted")
             }
-        } catch {
+        case .failure(let error):
             logger.error("could not store webhook delivery", ["github.delivery": deliveryID, "error": "\(error)"])
             var response = HTTPResponse.json(503, encoding: ["error": "the delivery could not be stored; redeliver it from GitHub once previewd's database is back"])
             response.headers["Retry-After"] = "30"
-            return (response, "unavailable", "database_unavailable")
+            return Answer(response: response, outcome: "unavailable", reason: "database_unavailable")
         }
     }
 

@@ -35,6 +35,8 @@ public final class PostgresClient: Sendable {
         var waiters: [Waiter] = []
         var nextID: UInt64 = 0
         var closed = false
+        /// Connections lent out for good by ``dedicatedConnection()``.
+        var dedicated: [ConnectionWorker] = []
     }
 
     public init(
@@ -52,7 +54,7 @@ public final class PostgresClient: Sendable {
 
     deinit {
         // No checkout can be outstanding here: each one holds a strong reference to the client.
-        let workers = state.withLock { $0.workers }
+        let workers = state.withLock { $0.workers + $0.dedicated }
         for worker in workers { worker.stop() }
     }
 
@@ -112,15 +114,26 @@ public final class PostgresClient: Sendable {
         }
     }
 
+    /// A connection with its own thread, outside the pool's limit, closed by ``close()``.
+    public func dedicatedConnection() -> DedicatedConnection {
+        let worker = state.withLock { state -> ConnectionWorker in
+            let worker = ConnectionWorker(id: 1000 + state.dedicated.count, configuration: configuration)
+            if state.closed { worker.stop() } else { state.dedicated.append(worker) }
+            return worker
+        }
+        return DedicatedConnection(worker: worker)
+    }
+
     /// Closes the pool: waiting callers get ``PostgresError/poolClosed``, idle connections close
     /// now and busy ones when they are returned.
     public func close() {
         let (waiters, idle) = state.withLock { state -> ([Waiter], [ConnectionWorker]) in
             state.closed = true
             let waiters = state.waiters
-            let idle = state.idle
+            let idle = state.idle + state.dedicated
             state.waiters = []
             state.idle = []
+            state.dedicated = []
             state.workers.removeAll { worker in idle.contains { $0 === worker } }
             return (waiters, idle)
         }

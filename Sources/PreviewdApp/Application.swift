@@ -205,7 +205,10 @@ public final class Application: Sendable {
             verifier: WebhookSignatureVerifier(secrets: secrets), store: DeliveryStore(client: client), metrics: metrics,
             logger: logger, configuration: .init(maxBodyBytes: configuration.intake.maxPayloadBytes),
             isAcceptingDeliveries: { [weak self] in self?.accepting.load(ordering: .relaxed) ?? false })
-        router.add(.post, "/webhooks/github", maxBodyBytes: configuration.intake.maxPayloadBytes) { await intake.handle($0) }
+        // Answered from the server's thread and the delivery store's writer thread, without a Swift task.
+        router.addImmediate(.post, "/webhooks/github", maxBodyBytes: configuration.intake.maxPayloadBytes) { request, responder in
+            intake.handle(request, respond: responder.respond)
+        }
         let health = HealthEndpoints(client: client, migrations: migrations, logger: logger)
         router.add(.get, "/healthz") { _ in .text(200, "ok\n") }
         router.add(.get, "/readyz") { _ in await health.readiness() }

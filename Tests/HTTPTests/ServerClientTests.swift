@@ -46,6 +46,33 @@ struct ServerClientTests {
         }
     }
 
+    @Test func immediateHandlersAnswerOnTheSpotOrLaterFromAnotherThread() async throws {
+        var router = Router()
+        router.addImmediate(.post, "/now") { request, responder in
+            responder.respond(.text(200, "now \(request.body.count)"))
+        }
+        router.addImmediate(.post, "/later") { request, responder in
+            let body = request.body
+            Thread.detachNewThread {
+                Thread.sleep(forTimeInterval: 0.05)
+                responder.respond(HTTPResponse(status: 202, headers: ["Content-Type": "application/octet-stream"], body: .bytes(body)))
+                responder.respond(.text(500, "a second answer is ignored"))
+            }
+        }
+        try await withServer(router) { _, base in
+            let client = makeClient()
+            let sent = Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0) })
+            for _ in 0..<3 {  // keep-alive: the same connection serves the next request afterwards
+                let now = try await client.send(HTTPClientRequest(method: .post, url: "\(base)/now", body: sent))
+                #expect(now.status == 200)
+                #expect(now.body == Data("now 50000".utf8))
+                let later = try await client.send(HTTPClientRequest(method: .post, url: "\(base)/later", body: sent))
+                #expect(later.status == 202)
+                #expect(later.body == sent)
+            }
+        }
+    }
+
     @Test func postPreservesBinaryBodyExactly() async throws {
         let recorder = Recorder()
         var body = Data((0...255).map { UInt8($0) })

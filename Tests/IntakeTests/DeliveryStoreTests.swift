@@ -6,6 +6,25 @@ import Testing
 
 @Suite("Delivery store group commit")
 struct DeliveryStoreTests {
+    @Test("payloads are stored byte for byte, compressed with lz4 where the server has it")
+    func payloadStorage() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let store = DeliveryStore(client: client)
+            let payload = try SharedFixtures.webhook("push.json")
+            let delivery = IncomingDelivery(deliveryID: "stored-1", event: "push", payload: payload)
+            #expect(try await store.store(delivery, disposition: .process) == .stored)
+            let rows = try await client.query("""
+                SELECT payload, pg_column_compression(payload) AS method,
+                       EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) AS has_lz4
+                FROM webhook_deliveries WHERE delivery_id = 'stored-1'
+                """)
+            #expect(try rows[0].decode("payload", as: Data.self) == payload)
+            if try rows[0].decode("has_lz4", as: Bool.self) {
+                #expect(try rows[0].decode("method", as: String.self) == "lz4")
+            }
+        }
+    }
+
     @Test("concurrent deliveries are batched, each stored once, duplicates recognised inside and across batches")
     func groupCommit() async throws {
         try await TestDatabase.withMigratedDatabase { client, _ in

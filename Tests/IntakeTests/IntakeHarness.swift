@@ -32,7 +32,10 @@ struct IntakeHarness {
                 verifier: WebhookSignatureVerifier(secrets: secrets), store: store?(client) ?? DeliveryStore(client: client),
                 metrics: metrics, logger: logger, configuration: .init(maxBodyBytes: maxBodyBytes))
             var router = Router()
-            router.add(.post, "/webhooks/github", maxBodyBytes: maxBodyBytes) { await intake.handle($0) }
+            // As previewd serves it: on the server thread, answered from the store's writer thread.
+            router.addImmediate(.post, "/webhooks/github", maxBodyBytes: maxBodyBytes) { request, responder in
+                intake.handle(request, respond: responder.respond)
+            }
             let server = HTTPServer(
                 configuration: .init(host: "127.0.0.1", port: 0, maxBodyBytes: maxBodyBytes), router: router, logger: logger)
             try server.start()
