@@ -144,6 +144,7 @@ public final class DeliveryStore: Sendable {
 
     /// One statement for the whole batch: the delivery rows, then a job for each new one to process.
     private static func statement(for batch: [Pending]) -> PostgresQuery {
+        if batch.count == 1 { return statement(for: batch[0]) }
         var sql = """
             WITH input (delivery_id, event, action, installation_id, repository_full_name, sender_login, payload,
                         status, status_reason, serial_key, ord) AS (VALUES
@@ -193,6 +194,37 @@ public final class DeliveryStore: Sendable {
         // The SQL text holds only placeholders and constants; every value is a bound parameter.
         return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
+    /// The same for one delivery, the common case at low load: no input list to sort or search.
+    private static func statement(for pending: Pending) -> PostgresQuery {
+        let delivery = pending.delivery
+        let (status, reason): (String, String?) = switch pending.disposition {
+        case .process: ("received", nil)
+        case .processed(let reason): ("processed", reason)
+        case .ignored(let reason): ("ignored", reason)
+        }
+        return """
+            WITH inserted AS (
+                INSERT INTO webhook_deliveries
+                    (delivery_id, event, action, installation_id, repository_full_name, sender_login, payload,
+                     status, status_reason, processed_at)
+                VALUES (\(delivery.deliveryID), \(delivery.event), \(delivery.action), \(delivery.installationID),
+                        \(delivery.repositoryFullName), \(delivery.senderLogin), \(delivery.payload), \(status), \(reason),
+                        CASE WHEN \(status == "received") THEN NULL ELSE now() END)
+                ON CONFLICT (delivery_id) DO NOTHING
+                RETURNING delivery_id, status
+            ), job AS (
+                INSERT INTO jobs (kind, payload, dedupe_key, serial_key)
+                SELECT \(processJobKind), jsonb_build_object('delivery_id', delivery_id), delivery_id, \(serialKey(for: delivery))
+                FROM inserted WHERE status = 'received'
+                ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+                RETURNING id
+            ), woken AS (
+                SELECT pg_notify(\(JobQueue.channel), \(processJobKind)) FROM job
+            )
+            SELECT delivery_id, (SELECT count(*) FROM woken) AS notified FROM inserted
+            """
+    }
+
     /// Deliveries of one repository are processed one at a time and in arrival order, so a push and
     /// the pull request event that follows it never race; other deliveries run in parallel.
     static func serialKey(for delivery: IncomingDelivery) -> String? {

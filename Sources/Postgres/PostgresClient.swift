@@ -61,7 +61,10 @@ public final class PostgresClient: Sendable {
     /// Runs a statement on a pooled connection and returns its rows.
     public func query(_ query: PostgresQuery) async throws(PostgresError) -> [PostgresRow] {
         try await withWorker { worker throws(PostgresError) in
-            try await worker.perform { slot throws(PostgresError) in try slot.run { connection throws(PostgresError) in try connection.query(query) } }
+            try await worker.perform { slot throws(PostgresError) in
+                defer { slot.resetForReuse() }  // in the same trip to the connection's thread
+                return try slot.run { connection throws(PostgresError) in try connection.query(query) }
+            }
         }
     }
 
@@ -69,7 +72,10 @@ public final class PostgresClient: Sendable {
     @discardableResult
     public func execute(_ query: PostgresQuery) async throws(PostgresError) -> Int {
         try await withWorker { worker throws(PostgresError) in
-            try await worker.perform { slot throws(PostgresError) in try slot.run { connection throws(PostgresError) in try connection.execute(query) } }
+            try await worker.perform { slot throws(PostgresError) in
+                defer { slot.resetForReuse() }
+                return try slot.run { connection throws(PostgresError) in try connection.execute(query) }
+            }
         }
     }
 
@@ -146,6 +152,8 @@ public final class PostgresClient: Sendable {
 
     // MARK: - Checkout
 
+    /// Lends a connection to one `perform` that ends by making it fit for reuse itself, so returning
+    /// it costs no second trip to its thread.
     private func withWorker<T>(_ body: (ConnectionWorker) async throws(PostgresError) -> T) async throws(PostgresError) -> T {
         let worker = try await acquire()
         let result: Result<T, PostgresError>
@@ -154,7 +162,7 @@ public final class PostgresClient: Sendable {
         } catch {
             result = .failure(error)
         }
-        await release(worker)
+        await release(worker, alreadyReset: true)
         return try result.get()
     }
 
@@ -221,9 +229,11 @@ public final class PostgresClient: Sendable {
         case stop
     }
 
-    private func release(_ worker: ConnectionWorker) async {
+    private func release(_ worker: ConnectionWorker, alreadyReset: Bool = false) async {
         // Roll back whatever the borrower left open, on the connection's own thread.
-        _ = try? await worker.perform { slot throws(PostgresError) in slot.resetForReuse() }
+        if !alreadyReset {
+            _ = try? await worker.perform { slot throws(PostgresError) in slot.resetForReuse() }
+        }
         let action = state.withLock { state -> ReleaseAction in
             if state.closed {
                 state.workers.removeAll { $0 === worker }

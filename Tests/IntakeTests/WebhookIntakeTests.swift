@@ -120,18 +120,22 @@ struct WebhookIntakeTests {
             #expect(response.json["delivery_id"] as? String == delivery)
             #expect(response.json["status"] as? String == "accepted")
             let rows = try await harness.client.query("""
-                SELECT event, action, installation_id, repository_full_name, sender_login, payload, status
+                SELECT event, action, installation_id, repository_full_name, sender_login, payload, status,
+                       processed_at IS NULL AS unprocessed
                 FROM webhook_deliveries WHERE delivery_id = \(delivery)
                 """)
             let row = try #require(rows.first)
             #expect(try row.decode("event", as: String.self) == "push")
             #expect(try row.decode("payload", as: Data.self) == Self.push)
             #expect(try row.decode("status", as: String.self) == "received")
+            #expect(try row.decode("unprocessed", as: Bool.self))
             let raw = try JSONSerialization.jsonObject(with: Self.push) as! [String: Any]
             #expect(try row.decode("repository_full_name", as: String?.self) == (raw["repository"] as! [String: Any])["full_name"] as? String)
             #expect(try row.decode("sender_login", as: String?.self) == (raw["sender"] as! [String: Any])["login"] as? String)
             #expect(try row.decode("installation_id", as: Int64?.self) == (raw["installation"] as? [String: Any])?["id"].flatMap { ($0 as? NSNumber)?.int64Value })
             #expect(try await harness.count("jobs", where: "kind = 'process_delivery' AND dedupe_key = '\(delivery)' AND state = 'queued'") == 1)
+            let serialKey = "repository:" + ((raw["repository"] as! [String: Any])["full_name"] as! String).lowercased()
+            #expect(try await harness.count("jobs", where: "dedupe_key = '\(delivery)' AND serial_key = '\(serialKey)'") == 1)
         }
     }
 
@@ -168,7 +172,7 @@ struct WebhookIntakeTests {
             let body = try FixturePaths.data("ping.json")
             let response = try await harness.send(body: body, event: "ping", delivery: "ping-1", signature: WebhookIntakeTests.signed(body))
             #expect(response.status == 200)
-            #expect(try await harness.count("webhook_deliveries", where: "delivery_id = 'ping-1' AND status = 'processed'") == 1)
+            #expect(try await harness.count("webhook_deliveries", where: "delivery_id = 'ping-1' AND status = 'processed' AND processed_at IS NOT NULL") == 1)
             #expect(try await harness.count("jobs") == 0)
         }
     }
@@ -180,7 +184,7 @@ struct WebhookIntakeTests {
             let response = try await harness.send(body: body, event: "watch", delivery: "watch-1", signature: WebhookIntakeTests.signed(body))
             #expect(response.status == 202)
             #expect(response.json["status"] as? String == "ignored")
-            #expect(try await harness.count("webhook_deliveries", where: "delivery_id = 'watch-1' AND status = 'ignored' AND status_reason LIKE '%watch%'") == 1)
+            #expect(try await harness.count("webhook_deliveries", where: "delivery_id = 'watch-1' AND status = 'ignored' AND status_reason LIKE '%watch%' AND processed_at IS NOT NULL") == 1)
             #expect(try await harness.count("jobs") == 0)
         }
     }
