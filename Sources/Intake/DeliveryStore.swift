@@ -45,6 +45,23 @@ public enum DeliveryStoreOutcome: Sendable, Equatable {
     case duplicate
 }
 
+/// Why a delivery was not stored.
+public enum DeliveryStoreError: Error, CustomStringConvertible, Sendable {
+    /// PostgreSQL failed, refused or did not answer in time.
+    case database(PostgresError)
+    /// So many deliveries already wait for the database that this one was turned away at once.
+    case overloaded(queuedDeliveries: Int, queuedBytes: Int)
+
+    public var description: String {
+        switch self {
+        case .database(let error):
+            return "the database could not store the delivery: \(error)"
+        case .overloaded(let count, let bytes):
+            return "\(count) deliveries (\(bytes >> 20) MiB) already wait for the database; try again later"
+        }
+    }
+}
+
 /// Stores deliveries durably and enqueues their processing, atomically.
 ///
 /// Concurrent deliveries are committed together (group commit): a delivery that arrives while every
@@ -59,11 +76,12 @@ public final class DeliveryStore: Sendable {
     public static let processJobKind = "process_delivery"
 
     /// What ``store(_:disposition:completion:)`` reports.
-    public typealias Completion = @Sendable (Result<DeliveryStoreOutcome, PostgresError>) -> Void
+    public typealias Completion = @Sendable (Result<DeliveryStoreOutcome, DeliveryStoreError>) -> Void
 
     public let client: PostgresClient
     private let writers: [DedicatedConnection]
     private let maxBatchSize: Int
+    private let maxQueuedBytes: Int
     private let state: Mutex<BatchState>
 
     private struct Pending {
@@ -74,6 +92,8 @@ public final class DeliveryStore: Sendable {
 
     private struct BatchState {
         var queue: [Pending] = []
+        /// Payload bytes in `queue`.
+        var queuedBytes = 0
         /// Writers with nothing to do, by index.
         var idleWriters: [Int]
     }
@@ -82,11 +102,19 @@ public final class DeliveryStore: Sendable {
     ///   - maxConcurrentWrites: statements in flight at once, each on its own dedicated connection
     ///     (opened on first use, outside the client's pool).
     ///   - maxBatchSize: most deliveries in one statement.
-    public init(client: PostgresClient, maxConcurrentWrites: Int = 2, maxBatchSize: Int = 64) {
+    ///   - writeTimeout: longest a write may take (`statement_timeout`, and `tcp_user_timeout` over TCP). GitHub
+    ///     waits 10 seconds for an answer: a write that cannot finish within this gets 503 while GitHub still listens.
+    ///   - maxQueuedBytes: payload bytes that may wait for a writer; beyond it deliveries get `overloaded` at once
+    ///     instead of piling up in memory while the database is slow.
+    public init(
+        client: PostgresClient, maxConcurrentWrites: Int = 2, maxBatchSize: Int = 64, writeTimeout: Duration = .seconds(8),
+        maxQueuedBytes: Int = 256 << 20
+    ) {
         self.client = client
         let count = max(1, maxConcurrentWrites)
-        self.writers = (0..<count).map { _ in client.dedicatedConnection() }
+        self.writers = (0..<count).map { _ in client.dedicatedConnection(statementTimeout: writeTimeout) }
         self.maxBatchSize = max(1, maxBatchSize)
+        self.maxQueuedBytes = maxQueuedBytes
         self.state = Mutex(BatchState(idleWriters: Array((0..<count).reversed())))
     }
 
@@ -96,11 +124,24 @@ public final class DeliveryStore: Sendable {
     /// `ON CONFLICT DO NOTHING` makes a second copy of a delivery id wait for the first one's
     /// transaction and then insert nothing, so racing copies are stored and processed once.
     public func store(_ delivery: IncomingDelivery, disposition: DeliveryDisposition, completion: @escaping Completion) {
-        let writer = state.withLock { state -> Int? in
+        enum Admission { case write(Int), queued, refused(Int, Int) }
+        let admission = state.withLock { state -> Admission in
+            // One delivery always fits, however large: the limit is on what piles up behind a busy database.
+            if !state.queue.isEmpty, state.queuedBytes + delivery.payload.count > maxQueuedBytes {
+                return .refused(state.queue.count, state.queuedBytes)
+            }
             state.queue.append(Pending(delivery: delivery, disposition: disposition, completion: completion))
-            return state.idleWriters.popLast()
+            state.queuedBytes += delivery.payload.count
+            return state.idleWriters.popLast().map { .write($0) } ?? .queued
         }
-        guard let writer else { return }  // a busy writer takes it with its next batch
+        let writer: Int
+        switch admission {
+        case .write(let index): writer = index
+        case .queued: return  // a busy writer takes it with its next batch
+        case .refused(let count, let bytes):
+            completion(.failure(.overloaded(queuedDeliveries: count, queuedBytes: bytes)))
+            return
+        }
         writers[writer].submit { session in self.drain(writer: writer, session: session) }
     }
 
@@ -117,12 +158,13 @@ public final class DeliveryStore: Sendable {
             let batch = state.withLock { state -> [Pending] in
                 let batch = Array(state.queue.prefix(maxBatchSize))
                 state.queue.removeFirst(batch.count)
+                state.queuedBytes -= batch.reduce(0) { $0 + $1.delivery.payload.count }
                 if batch.isEmpty { state.idleWriters.append(writer) }
                 return batch
             }
             guard !batch.isEmpty else { return }
             guard let session else {
-                for pending in batch { pending.completion(.failure(.poolClosed)) }
+                for pending in batch { pending.completion(.failure(.database(.poolClosed))) }
                 continue
             }
             do throws(PostgresError) {
@@ -136,7 +178,7 @@ public final class DeliveryStore: Sendable {
                     pending.completion(.success(stored ? .stored : .duplicate))
                 }
             } catch {
-                for pending in batch { pending.completion(.failure(error)) }
+                for pending in batch { pending.completion(.failure(.database(error))) }
             }
             session.endUnitOfWork()
         }

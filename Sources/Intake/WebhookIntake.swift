@@ -162,7 +162,7 @@ public struct WebhookIntake: Sendable {
     }
 
     /// The answer once the store has committed (or failed to commit) the delivery.
-    private func answer(for outcome: Result<DeliveryStoreOutcome, PostgresError>, delivery: IncomingDelivery, disposition: DeliveryDisposition) -> Answer {
+    private func answer(for outcome: Result<DeliveryStoreOutcome, DeliveryStoreError>, delivery: IncomingDelivery, disposition: DeliveryDisposition) -> Answer {
         let deliveryID = delivery.deliveryID
         switch outcome {
         case .success(.duplicate):
@@ -176,7 +176,14 @@ public struct WebhookIntake: Sendable {
             case .process:
                 return Answer(response: .json(202, encoding: ["delivery_id": deliveryID, "status": "accepted"]), outcome: "accepted")
             }
-        case .failure(let error):
+        case .failure(.overloaded(let count, let bytes)):
+            logger.warning("webhook delivery turned away: too many wait for the database", [
+                "github.delivery": deliveryID, "queue.deliveries": "\(count)", "queue.bytes": "\(bytes)",
+            ])
+            var response = HTTPResponse.json(503, encoding: ["error": "previewd is overloaded: too many deliveries wait for its database; redeliver this one later"])
+            response.headers["Retry-After"] = "30"
+            return Answer(response: response, outcome: "unavailable", reason: "overloaded")
+        case .failure(.database(let error)):
             logger.error("could not store webhook delivery", ["github.delivery": deliveryID, "error": "\(error)"])
             var response = HTTPResponse.json(503, encoding: ["error": "the delivery could not be stored; redeliver it from GitHub once previewd's database is back"])
             response.headers["Retry-After"] = "30"

@@ -121,7 +121,15 @@ public final class PostgresClient: Sendable {
     }
 
     /// A connection with its own thread, outside the pool's limit, closed by ``close()``.
-    public func dedicatedConnection() -> DedicatedConnection {
+    ///
+    /// - Parameter statementTimeout: bounds every statement on it (see
+    ///   ``PostgresConfiguration/statementTimeoutMilliseconds``).
+    public func dedicatedConnection(statementTimeout: Duration? = nil) -> DedicatedConnection {
+        var configuration = configuration
+        if let statementTimeout {
+            configuration.statementTimeoutMilliseconds = Int(statementTimeout.components.seconds * 1000
+                + statementTimeout.components.attoseconds / 1_000_000_000_000_000)
+        }
         let worker = state.withLock { state -> ConnectionWorker in
             let worker = ConnectionWorker(id: 1000 + state.dedicated.count, configuration: configuration)
             if state.closed { worker.stop() } else { state.dedicated.append(worker) }

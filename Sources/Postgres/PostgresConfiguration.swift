@@ -23,6 +23,9 @@ public struct PostgresConfiguration: Sendable, Equatable, CustomStringConvertibl
     public var applicationName: String?
     /// Seconds to wait for a connection before giving up.
     public var connectTimeout: Int
+    /// Longest a statement may run (server side, `statement_timeout`) and a sent request may stay
+    /// unacknowledged on a TCP connection (client side, `tcp_user_timeout`); nil leaves both unlimited.
+    public var statementTimeoutMilliseconds: Int?
 
     public init(
         host: String = "localhost",
@@ -228,6 +231,10 @@ public struct PostgresConfiguration: Sendable, Equatable, CustomStringConvertibl
         if let password { pairs.append(("password", password)) }
         if let database { pairs.append(("dbname", database)) }
         if let applicationName { pairs.append(("application_name", applicationName)) }
+        if let timeout = statementTimeoutMilliseconds {
+            pairs[pairs.firstIndex { $0.0 == "options" }!].1 += " -c statement_timeout=\(timeout)"
+            if !isUnixSocket { pairs.append(("tcp_user_timeout", String(timeout))) }
+        }
         return pairs
     }
 }

@@ -63,9 +63,14 @@ struct DeliveryStoreTests {
         try await TestDatabase.withMigratedDatabase { client, _ in
             let store = DeliveryStore(client: client)
             try await client.execute("ALTER TABLE webhook_deliveries ADD CONSTRAINT no_bad CHECK (delivery_id <> 'bad')")
-            await #expect(throws: PostgresError.self) {
+            let failure = await #expect(throws: DeliveryStoreError.self) {
                 _ = try await store.store(IncomingDelivery(deliveryID: "bad", event: "push", payload: Data("{}".utf8)), disposition: .process)
             }
+            guard case .database(let error) = failure, case .server(let details) = error else {
+                Issue.record("expected the server's error, got \(String(describing: failure))")
+                return
+            }
+            #expect(details.constraint == "no_bad")
             let next = try await store.store(IncomingDelivery(deliveryID: "good", event: "push", payload: Data("{}".utf8)), disposition: .process)
             #expect(next == .stored)
         }

@@ -86,7 +86,7 @@ struct JobQueueTests {
                 """)
             try await client.execute("INSERT INTO jobs (kind) SELECT 'unclaimed' FROM generate_series(1, 300)")
             let crashed = try #require(try await queue.enqueue(kind: "k", serialKey: "crashed"))
-            #expect(try await queue.claim(kinds: ["k"], owner: "dead", lease: .milliseconds(200))?.id == crashed)
+            #expect(try await queue.claim(kinds: ["k"], owner: "dead", lease: .seconds(60))?.id == crashed)
             let otherKind = try #require(try await queue.enqueue(kind: "other", serialKey: "quiet"))
             let keyed = try #require(try await queue.enqueue(kind: "k", serialKey: "quiet-2"))
             let unkeyed = try #require(try await queue.enqueue(kind: "k"))
@@ -99,7 +99,7 @@ struct JobQueueTests {
             #expect(try await queue.claim(kinds: ["other"], owner: "w1", lease: .seconds(30))?.id == otherKind)
 
             // The dead worker's job comes back once its lease expires, with its key still held in order.
-            try await Task.sleep(for: .milliseconds(300))
+            try await client.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = \(crashed)")
             let retried = try #require(try await queue.claim(kinds: ["k"], owner: "w1", lease: .seconds(30)))
             #expect(retried.id == crashed)
             #expect(retried.attempts == 2)

@@ -198,6 +198,57 @@ struct WebhookIntakeTests {
         }
     }
 
+    @Test("a write the database cannot finish in time gets 503 while GitHub still waits; the next one is stored")
+    func slowDatabase() async throws {
+        try await IntakeHarness.with(store: { DeliveryStore(client: $0, writeTimeout: .milliseconds(400)) }) { harness in
+            let started = ContinuousClock.now
+            let blocked = try await harness.client.withTransaction { connection in
+                // Inserts wait for this lock until the write times out.
+                try await connection.execute("LOCK TABLE webhook_deliveries IN EXCLUSIVE MODE")
+                return try await harness.send(body: Self.push, delivery: "slow-1")
+            }
+            #expect(blocked.status == 503)
+            #expect((blocked.json["error"] as? String)?.contains("database") == true)
+            #expect(blocked.headers["Retry-After"] != nil)
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(try await harness.count("webhook_deliveries") == 0)
+            let retried = try await harness.send(body: Self.push, delivery: "slow-1")
+            #expect(retried.status == 202)
+            #expect(try await harness.count("webhook_deliveries", where: "delivery_id = 'slow-1'") == 1)
+        }
+    }
+
+    @Test("deliveries piling up behind a stuck database are turned away at once, the queued ones still stored")
+    func overloaded() async throws {
+        let payloadBytes = Self.push.count
+        try await IntakeHarness.with(store: {
+            // One writer; two more deliveries may wait behind it.
+            DeliveryStore(client: $0, maxConcurrentWrites: 1, maxQueuedBytes: 2 * payloadBytes + 100)
+        }) { harness in
+            let (answers, refused) = try await harness.client.withConnection { connection in
+                try await connection.execute("BEGIN")
+                try await connection.execute("LOCK TABLE webhook_deliveries IN EXCLUSIVE MODE")
+                return try await withThrowingTaskGroup(of: HTTPClientResponse.self) { group in
+                    group.addTask { try await harness.send(body: Self.push, delivery: "queue-0") }
+                    try await Task.sleep(for: .milliseconds(300))  // the writer has it and waits for the lock
+                    for n in 1...2 { group.addTask { try await harness.send(body: Self.push, delivery: "queue-\(n)") } }
+                    try await Task.sleep(for: .milliseconds(300))
+                    let refused = try await harness.send(body: Self.push, delivery: "queue-3")
+                    // Release the lock only after the refusal arrived: it must not have waited for the database.
+                    try await connection.execute("COMMIT")
+                    var answers: [Int] = []
+                    for try await response in group { answers.append(response.status) }
+                    return (answers, refused)
+                }
+            }
+            #expect(refused.status == 503)
+            #expect(String(decoding: refused.body, as: UTF8.self).contains("overloaded"))
+            #expect(answers == [202, 202, 202])
+            #expect(try await harness.count("webhook_deliveries") == 3)
+            #expect(try await harness.count("webhook_deliveries", where: "delivery_id = 'queue-3'") == 0)
+        }
+    }
+
     @Test("with the database unavailable the answer is 503, never 2xx")
     func databaseDown() async throws {
         try await IntakeHarness.with(store: { _ in
