@@ -33,6 +33,7 @@ extension LocalProvider {
             if record.headSHA == commit {
                 await log.log("The app for \(commit) is already running (process group \(record.pgid ?? 0)); checking that it answers.", stream: .system)
                 let offset = (try? FileManager.default.attributesOfItem(atPath: directory.appLog.path)[.size] as? Int) ?? 0
+                log.onlyWaitingFromHere()
                 try await waitUntilHealthy(record: record, child: apps.withLock { $0[sessionID] }, directory: directory, logOffset: offset, redactor: redactor, log: log)
                 return result
             }
@@ -93,6 +94,8 @@ extension LocalProvider {
         try requireWrite(record, to: directory)
         logger.info("Local preview started", ["session.id": sessionID.uuidString, "preview.port": "\(record.port)", "process.id": "\(child.pid)"])
         await log.log("Started the app (pid \(child.pid)) with PORT=\(record.port); waiting for it to answer HTTP.", stream: .system)
+        // Only waiting from here on: the worker slot may run other sessions' steps meanwhile.
+        log.onlyWaitingFromHere()
         try await waitUntilHealthy(record: record, child: child, directory: directory, logOffset: 0, redactor: redactor, log: log)
         return result
     }
