@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import PreviewdLogging
+import Synchronization
 
 /// How a job handler asks for its job to be retried or failed.
 public enum JobFailure: Error, CustomStringConvertible, Sendable {
@@ -19,6 +20,10 @@ public enum JobFailure: Error, CustomStringConvertible, Sendable {
 /// Runs jobs of some kinds: claims them from the queue, keeps their lease alive while a handler
 /// runs, and records the outcome. Woken by `LISTEN/NOTIFY`, with a poll as a safety net for
 /// delayed jobs and expired leases.
+///
+/// Slots are grouped in lanes: kinds named in a ``Lane`` run only in that lane's slots, every other kind in
+/// ``Configuration/concurrency`` slots of their own, so quick jobs (a check-run report) never wait behind long
+/// ones (a boot). A handler that will only wait from now on gives its slot up with ``JobSlot/release()``.
 public final class JobWorker: Sendable {
     /// Handles one job. Returning marks it succeeded (unless the handler already completed it in its
     /// own transaction); throwing `JobFailure` or any error schedules a retry or fails it.
@@ -33,32 +38,68 @@ public final class JobWorker: Sendable {
         public var lease: Duration
         /// Longest sleep between queue checks when no notification arrives.
         public var pollInterval: Duration
+        /// Kinds that run in slots of their own; `concurrency` counts the slots of every other kind.
+        public var lanes: [Lane]
 
-        public init(owner: String = JobWorker.defaultOwner(), concurrency: Int = 4, lease: Duration = .seconds(60), pollInterval: Duration = .seconds(2)) {
+        public init(
+            owner: String = JobWorker.defaultOwner(), concurrency: Int = 4, lease: Duration = .seconds(60), pollInterval: Duration = .seconds(2),
+            lanes: [Lane] = []
+        ) {
             self.owner = owner
             self.concurrency = concurrency
             self.lease = lease
             self.pollInterval = pollInterval
+            self.lanes = lanes
         }
+    }
+
+    /// Job kinds that share slots of their own.
+    public struct Lane: Sendable, Equatable {
+        public var kinds: Set<String>
+        /// Jobs of these kinds run at once (at least one).
+        public var concurrency: Int
+
+        public init(kinds: Set<String>, concurrency: Int) {
+            self.kinds = kinds
+            self.concurrency = concurrency
+        }
+    }
+
+    /// The slots of one lane and the wake-ups they share.
+    private struct LaneState: Sendable {
+        let kinds: [String]
+        let concurrency: Int
+        let wakeup = Wakeup()
     }
 
     private let queue: JobQueue
     private let handlers: [String: Handler]
     private let configuration: Configuration
-    private let notifications: (@Sendable () -> AsyncStream<Void>)?
+    private let notifications: (@Sendable () -> AsyncStream<String>)?
     private let logger: Logger
-    private let wakeup = Wakeup()
+    private let lanes: [LaneState]
 
-    /// - Parameter notifications: a stream that yields whenever a job was enqueued (from `LISTEN`).
+    /// - Parameter notifications: a stream that yields the kind of every job enqueued (the `NOTIFY` payload); an
+    ///   unknown kind wakes every lane.
     public init(
         queue: JobQueue, handlers: [String: Handler], configuration: Configuration = Configuration(),
-        notifications: (@Sendable () -> AsyncStream<Void>)? = nil, logger: Logger
+        notifications: (@Sendable () -> AsyncStream<String>)? = nil, logger: Logger
     ) {
         self.queue = queue
         self.handlers = handlers
         self.configuration = configuration
         self.notifications = notifications
         self.logger = logger.with(["worker": configuration.owner])
+        var lanes: [LaneState] = []
+        var taken: Set<String> = []
+        for lane in configuration.lanes {
+            let kinds = lane.kinds.filter { handlers[$0] != nil && !taken.contains($0) }
+            taken.formUnion(kinds)
+            if !kinds.isEmpty { lanes.append(LaneState(kinds: kinds.sorted(), concurrency: max(1, lane.concurrency))) }
+        }
+        let rest = handlers.keys.filter { !taken.contains($0) }
+        if !rest.isEmpty { lanes.append(LaneState(kinds: rest.sorted(), concurrency: max(1, configuration.concurrency))) }
+        self.lanes = lanes
     }
 
     /// A lease owner name unique to this process.
@@ -69,45 +110,60 @@ public final class JobWorker: Sendable {
 
     /// Runs until the surrounding task is cancelled; jobs in flight are handed back on cancellation.
     public func run() async {
-        let kinds = Array(handlers.keys)
+        let lanes = self.lanes
+        let loops = lanes.reduce(0) { $0 + $1.concurrency }
         await withTaskGroup(of: Void.self) { group in
             if let notifications {
-                group.addTask { [wakeup] in
-                    for await _ in notifications() { await wakeup.signal() }
+                group.addTask {
+                    for await kind in notifications() {
+                        // One notification needs one claimer, in the lane that runs its kind.
+                        let lane = lanes.first { $0.kinds.contains(kind) }
+                        for candidate in lanes where lane == nil || candidate.kinds == lane?.kinds { await candidate.wakeup.signal() }
+                    }
                 }
             }
-            for _ in 0..<max(1, configuration.concurrency) {
-                group.addTask { await self.loop(kinds: kinds) }
+            for lane in lanes {
+                for _ in 0..<lane.concurrency { group.addTask { await self.loop(lane) } }
             }
             // The loops end on cancellation; the notification task may not, so cancel the group.
-            for _ in 0..<max(1, configuration.concurrency) { await group.next() }
+            for _ in 0..<loops { await group.next() }
             group.cancelAll()
         }
     }
 
     /// Wakes idle loops now (used by tests and after local enqueues).
-    public func poke() async { await wakeup.signal() }
+    public func poke() async {
+        for lane in lanes { await lane.wakeup.signal() }
+    }
 
-    private func loop(kinds: [String]) async {
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                if let job = try await queue.claim(kinds: kinds, owner: configuration.owner, lease: configuration.lease) {
+    private func loop(_ lane: LaneState) async {
+        // A job runs as a child task, so a job that gives its slot up keeps running while this loop claims the next.
+        await withDiscardingTaskGroup { group in
+            var failures = 0
+            while !Task.isCancelled {
+                do {
+                    if let job = try await queue.claim(kinds: lane.kinds, owner: configuration.owner, lease: configuration.lease) {
+                        failures = 0
+                        // More may be waiting: pass the wake-up on to one idle loop (which stops the chain if not).
+                        await lane.wakeup.signal()
+                        let slot = JobSlot.open(for: job)
+                        group.addTask {
+                            await self.execute(job)
+                            slot.close(for: job)
+                        }
+                        await slot.waitUntilReleased()
+                        continue
+                    }
                     failures = 0
-                    // More may be waiting: pass the wake-up on to one idle loop (which stops the chain if not).
-                    await wakeup.signal()
-                    await execute(job)
+                } catch {
+                    // The database is unreachable or restarting: back off, then try again.
+                    failures += 1
+                    logger.warning("job claim failed", ["error": "\(error)", "retry.in_ms": "\(min(30_000, 250 << min(failures, 7)))"])
+                    try? await Task.sleep(for: .milliseconds(min(30_000, 250 << min(failures, 7))))
                     continue
                 }
-                failures = 0
-            } catch {
-                // The database is unreachable or restarting: back off, then try again.
-                failures += 1
-                logger.warning("job claim failed", ["error": "\(error)", "retry.in_ms": "\(min(30_000, 250 << min(failures, 7)))"])
-                try? await Task.sleep(for: .milliseconds(min(30_000, 250 << min(failures, 7))))
-                continue
+                await lane.wakeup.wait(timeout: configuration.pollInterval)
             }
-            await wakeup.wait(timeout: configuration.pollInterval)
         }
     }
 
@@ -176,6 +232,63 @@ extension JobQueue {
             UPDATE jobs SET state = 'succeeded', finished_at = now(), updated_at = now(), lease_expires_at = NULL
             WHERE id = \(job.id) AND state = 'running' AND lease_owner = \(job.leaseOwner)
             """)
+    }
+}
+
+/// The worker slot a job runs in.
+///
+/// A handler whose job will only wait from now on (an app it started coming up, a remote machine booting) finds
+/// its slot with ``of(_:)`` and calls ``release()``: the worker then claims the next job in this slot while the
+/// job goes on, lease and heartbeat included. The job still ends, fails or is handed back on shutdown as before.
+public final class JobSlot: Sendable {
+    /// The slots of the jobs running in this process, by job, lease owner and attempt (a job taken over after
+    /// a lost lease is another entry).
+    private static let running = Mutex<[String: JobSlot]>([:])
+
+    private let state = Mutex<(released: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    private init() {}
+
+    private static func key(_ job: Job) -> String { "\(job.id)/\(job.attempts)/\(job.leaseOwner)" }
+
+    /// The slot `job` runs in, while a `JobWorker` of this process runs it.
+    public static func of(_ job: Job) -> JobSlot? {
+        running.withLock { $0[key(job)] }
+    }
+
+    static func open(for job: Job) -> JobSlot {
+        let slot = JobSlot()
+        running.withLock { $0[key(job)] = slot }
+        return slot
+    }
+
+    /// The job ended: the slot is free, if it was not already.
+    func close(for job: Job) {
+        _ = JobSlot.running.withLock { $0.removeValue(forKey: JobSlot.key(job)) }
+        release()
+    }
+
+    /// Gives the slot back to the worker; later calls do nothing.
+    public func release() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state = (true, nil) }
+            return state.released ? nil : state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Whether the job gave its slot up (or ended).
+    public var isReleased: Bool { state.withLock { $0.released } }
+
+    func waitUntilReleased() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let released = state.withLock { state -> Bool in
+                if state.released { return true }
+                state.waiter = continuation
+                return false
+            }
+            if released { continuation.resume() }
+        }
     }
 }
 

@@ -63,7 +63,8 @@ final class ChildProcess: Sendable {
     let pid: pid_t
     /// The output lines when started with ``Output/pipes``; finishes when every writer closed the pipes.
     let lines: AsyncStream<OutputLine>?
-    private let exit: Mutex<ChildExitStatus?>
+    /// The exit status once reaped, and the tasks waiting for it (woken by the reaping thread, never polled).
+    private let exit: Mutex<(status: ChildExitStatus?, waiters: [UUID: CheckedContinuation<Void, Never>])>
 
     /// Longest line passed on; longer ones are split so a binary blob cannot exhaust memory.
     static let maxLineBytes = 16 * 1024
@@ -71,20 +72,54 @@ final class ChildProcess: Sendable {
     private init(pid: pid_t, lines: AsyncStream<OutputLine>?) {
         self.pid = pid
         self.lines = lines
-        exit = Mutex(nil)
+        exit = Mutex((nil, [:]))
     }
 
     /// The exit status once the process has ended and been reaped.
-    var exitStatus: ChildExitStatus? { exit.withLock { $0 } }
+    var exitStatus: ChildExitStatus? { exit.withLock { $0.status } }
 
     /// Waits for the process to end; `nil` when `timeout` passed or the task was cancelled first.
+    /// The reaping thread wakes the waiter, so a command's end is noticed at once (a boot runs several).
     func waitForExit(timeout: Duration) async -> ChildExitStatus? {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            if let status = exitStatus { return status }
-            if ContinuousClock.now >= deadline || Task.isCancelled { return nil }
-            try? await Task.sleep(for: .milliseconds(50))
+        if let status = exitStatus { return status }
+        return await withTaskGroup(of: ChildExitStatus?.self) { group in
+            group.addTask { await self.exited() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
+    }
+
+    /// The exit status once the process has been reaped; `nil` when the task is cancelled first.
+    func exited() async -> ChildExitStatus? {
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let waiting = exit.withLock { state -> Bool in
+                    guard state.status == nil, !Task.isCancelled else { return false }
+                    state.waiters[id] = continuation
+                    return true
+                }
+                if !waiting { continuation.resume() }
+            }
+        } onCancel: {
+            exit.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+        return exitStatus
+    }
+
+    /// Records the status and wakes every waiter; called once, by the reaping thread.
+    private func reaped(_ status: ChildExitStatus) {
+        let waiters = exit.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.status = status
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Starts `arguments[0]` (an absolute path) with exactly `environment`, in `directory`, standard input
@@ -187,7 +222,7 @@ final class ChildProcess: Sendable {
                     break
                 }
             }
-            child.exit.withLock { $0 = ChildExitStatus(waitStatus: status) }
+            child.reaped(ChildExitStatus(waitStatus: status))
         }
         return child
     }

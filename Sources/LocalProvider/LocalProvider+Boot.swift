@@ -33,6 +33,7 @@ extension LocalProvider {
             if record.headSHA == commit {
                 await log.log("The app for \(commit) is already running (process group \(record.pgid ?? 0)); checking that it answers.", stream: .system)
                 let offset = (try? FileManager.default.attributesOfItem(atPath: directory.appLog.path)[.size] as? Int) ?? 0
+                log.onlyWaitingFromHere()
                 try await waitUntilHealthy(record: record, child: apps.withLock { $0[sessionID] }, directory: directory, logOffset: offset, redactor: redactor, log: log)
                 return result
             }
@@ -93,6 +94,8 @@ extension LocalProvider {
         try requireWrite(record, to: directory)
         logger.info("Local preview started", ["session.id": sessionID.uuidString, "preview.port": "\(record.port)", "process.id": "\(child.pid)"])
         await log.log("Started the app (pid \(child.pid)) with PORT=\(record.port); waiting for it to answer HTTP.", stream: .system)
+        // Only waiting from here on: the worker slot may run other sessions' steps meanwhile.
+        log.onlyWaitingFromHere()
         try await waitUntilHealthy(record: record, child: child, directory: directory, logOffset: 0, redactor: redactor, log: log)
         return result
     }
@@ -215,7 +218,6 @@ extension LocalProvider {
             throw ProviderError("Could not run \(arguments[0]): \(error)")
         }
         let lines = child.lines!
-        let readerDone = Mutex(false)
         let reader = Task { () -> [String] in
             var tail: [String] = []
             for await line in lines {
@@ -224,17 +226,14 @@ extension LocalProvider {
                 if tail.count > Self.tailLength { tail.removeFirst(tail.count - Self.tailLength) }
                 await log.log(text, stream: line.stream)
             }
-            readerDone.withLock { $0 = true }
             return tail
         }
         let status = await child.waitForExit(timeout: configuration.commandTimeout)
         // Whether it ended, timed out or we were cancelled: nothing of the group may outlive the command.
         kill(-child.pid, SIGKILL)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !readerDone.withLock({ $0 }) && ContinuousClock.now < deadline {
-            await Self.pause(.milliseconds(50))
-        }
-        if !readerDone.withLock({ $0 }), let marker = environment[ProcessTable.marker], let sessionID = UUID(uuidString: marker) {
+        // Woken when the output ends, not polled: every git command of a boot goes through here.
+        let drained = await Self.finishes(reader, within: .seconds(5))
+        if !drained, let marker = environment[ProcessTable.marker], let sessionID = UUID(uuidString: marker) {
             // A process that left the group (a daemon) still holds the output pipe: it belongs to this
             // command, since the app is never running while install, build or git run.
             for entry in ProcessTable.processes(of: sessionID) { kill(entry.pid, SIGKILL) }
@@ -260,7 +259,8 @@ extension LocalProvider {
         }
         let timeout = configuration.healthTimeout
         let deadline = ContinuousClock.now + timeout
-        var poll = Duration.milliseconds(20)
+        let started = ContinuousClock.now
+        var polls = 0
         while true {
             await drain()
             if let status = child?.exitStatus {
@@ -284,9 +284,33 @@ extension LocalProvider {
                     "The app did not answer HTTP on port \(record.port) within \(Self.describe(timeout)); it must listen on the port given in $PORT."
                         + Self.lastLines(tail))
             }
-            // Most apps answer within a few hundred milliseconds: look often at first, then every 200 ms.
-            try await Task.sleep(for: poll)
-            poll = min(poll * 2, .milliseconds(200))
+            try await Task.sleep(for: Self.healthPollInterval(poll: polls, elapsed: ContinuousClock.now - started))
+            polls += 1
+        }
+    }
+
+    /// How long to wait before health-checking a starting app again. Most apps answer within a few seconds, and
+    /// many boots at once make each app slower: look every 50 ms (after 20 and 40 ms) for the first 5 s, so a
+    /// preview is seen live at most 50 ms late, then every 200 ms for apps that take long.
+    static func healthPollInterval(poll: Int, elapsed: Duration) -> Duration {
+        if elapsed >= .seconds(5) { return .milliseconds(200) }
+        return .milliseconds(min(50, 20 << min(poll, 2)))
+    }
+
+    /// Waits until `task` ends, up to `limit`; whether it ended. Returns at the limit even if the task never ends.
+    static func finishes<T: Sendable>(_ task: Task<T, Never>, within limit: Duration) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let once = FirstAnswer(continuation)
+            // Unstructured tasks: waiting for one that never ends must not keep the caller waiting.
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                once.resume(false)
+            }
+            Task {
+                _ = await task.value
+                timer.cancel()
+                once.resume(true)
+            }
         }
     }
 
@@ -369,5 +393,21 @@ struct LogTailer {
             partial = Data(partial.dropFirst(ChildProcess.maxLineBytes))
         }
         return lines
+    }
+}
+
+/// Resumes a continuation with the first answer given; later ones are dropped.
+private final class FirstAnswer: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ value: Bool) {
+        continuation.withLock { pending in
+            pending?.resume(returning: value)
+            pending = nil
+        }
     }
 }

@@ -4,6 +4,14 @@ import Foundation
 public protocol StepLogger: Sendable {
     /// Appends one line. Never pass secret values.
     func log(_ line: String, stream: LogStream) async
+    /// Says that the step only waits from here on (for an app or a machine it started), so the worker slot running
+    /// it may take other work meanwhile: booting is mostly waiting for the app, and other sessions' steps should
+    /// not queue behind apps starting. Loggers that run no job ignore it.
+    func onlyWaitingFromHere()
+}
+
+extension StepLogger {
+    public func onlyWaitingFromHere() {}
 }
 
 /// Which output a log line came from.

@@ -230,12 +230,16 @@ public final class Application: Sendable {
         return JobWorker(
             queue: JobQueue(client: client),
             handlers: handlers,
-            configuration: .init(concurrency: configuration.jobs.workers, lease: .seconds(configuration.jobs.leaseSeconds)),
+            configuration: .init(
+                concurrency: configuration.jobs.workers, lease: .seconds(configuration.jobs.leaseSeconds),
+                lanes: [.init(kinds: SessionJobKind.quick.union([DeliveryStore.processJobKind]), concurrency: configuration.jobs.quickWorkers)]),
             notifications: {
                 AsyncStream { continuation in
                     let task = Task {
                         do {
-                            for await _ in try await listener.listen(channels: [JobQueue.channel]) { continuation.yield() }
+                            for await notification in try await listener.listen(channels: [JobQueue.channel]) {
+                                continuation.yield(notification.payload)
+                            }
                         } catch {
                             logger.warning("job notifications unavailable; polling instead", ["error": "\(error)"])
                         }

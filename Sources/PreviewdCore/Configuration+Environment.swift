@@ -18,6 +18,7 @@ extension PreviewdConfiguration {
         public static let allowLocalClone = "PREVIEWD_ALLOW_LOCAL_CLONE"
         public static let metricsPublic = "PREVIEWD_METRICS_PUBLIC"
         public static let workers = "PREVIEWD_WORKERS"
+        public static let quickWorkers = "PREVIEWD_QUICK_WORKERS"
         public static let redeliveryInterval = "PREVIEWD_REDELIVERY_INTERVAL"
         public static let previewTTL = "PREVIEWD_PREVIEW_TTL"
         public static let maxPreviewsPerRepository = "PREVIEWD_MAX_PREVIEWS_PER_REPO"
@@ -109,6 +110,9 @@ extension PreviewdConfiguration {
         let workers = try value(Variable.workers).map { raw throws(ConfigurationError) in
             try Parse.integer(raw, name: Variable.workers, in: 0...256, expected: "an integer from 0 (take webhooks only) to 256")
         } ?? defaults.jobsWorkers
+        let quickWorkers = try value(Variable.quickWorkers).map { raw throws(ConfigurationError) in
+            try Parse.integer(raw, name: Variable.quickWorkers, in: 1...256, expected: "an integer from 1 to 256")
+        } ?? defaults.jobsQuickWorkers
         let redeliveryInterval = try value(Variable.redeliveryInterval).map { raw throws(ConfigurationError) in
             try Parse.interval(raw, name: Variable.redeliveryInterval)
         } ?? defaults.recoveryIntervalSeconds
@@ -196,7 +200,7 @@ extension PreviewdConfiguration {
                 configure: .seconds(defaults.timeouts.configure), boot: .seconds(defaults.timeouts.boot)),
             http: HTTP(maxBodyBytes: defaults.httpMaxBodyBytes, connectionTimeoutSeconds: defaults.httpConnectionTimeoutSeconds,
                        threads: defaults.httpThreads, maxConnections: defaults.httpMaxConnections),
-            jobs: Jobs(leaseSeconds: defaults.jobsLeaseSeconds, workers: workers),
+            jobs: Jobs(leaseSeconds: defaults.jobsLeaseSeconds, workers: workers, quickWorkers: quickWorkers),
             intake: Intake(maxPayloadBytes: defaults.intakeMaxPayloadBytes),
             recovery: Recovery(redeliveryInterval: redeliveryInterval == 0 ? nil : .seconds(redeliveryInterval)),
             previews: Previews(
@@ -277,6 +281,7 @@ struct Defaults: Equatable {
     var databaseMaxConnections = 10
     var jobsLeaseSeconds = 60
     var jobsWorkers = 4
+    var jobsQuickWorkers = 4
     var intakeMaxPayloadBytes = 26_214_400
     var recoveryIntervalSeconds = 600
     var previewTTLSeconds = 86_400
@@ -300,6 +305,7 @@ struct Defaults: Equatable {
             && lhs.httpMaxBodyBytes == rhs.httpMaxBodyBytes && lhs.httpConnectionTimeoutSeconds == rhs.httpConnectionTimeoutSeconds
             && lhs.httpThreads == rhs.httpThreads && lhs.httpMaxConnections == rhs.httpMaxConnections
             && lhs.databaseMaxConnections == rhs.databaseMaxConnections && lhs.jobsLeaseSeconds == rhs.jobsLeaseSeconds && lhs.jobsWorkers == rhs.jobsWorkers
+            && lhs.jobsQuickWorkers == rhs.jobsQuickWorkers
             && lhs.intakeMaxPayloadBytes == rhs.intakeMaxPayloadBytes && lhs.recoveryIntervalSeconds == rhs.recoveryIntervalSeconds
             && lhs.previewTTLSeconds == rhs.previewTTLSeconds && lhs.previewsMaxExtensionSeconds == rhs.previewsMaxExtensionSeconds
             && lhs.previewsMaxLivePerRepository == rhs.previewsMaxLivePerRepository
@@ -352,6 +358,11 @@ struct Defaults: Equatable {
         if let value = file.jobs?.workers {
             jobsWorkers = try check { () throws(ConfigurationError) in
                 try Parse.integer(String(value), name: "jobs.workers", in: 0...256, expected: "an integer from 0 to 256")
+            }
+        }
+        if let value = file.jobs?.quickWorkers {
+            jobsQuickWorkers = try check { () throws(ConfigurationError) in
+                try Parse.integer(String(value), name: "jobs.quickWorkers", in: 1...256, expected: "an integer from 1 to 256")
             }
         }
         if let value = try positive(file.intake?.maxPayloadBytes, "intake.maxPayloadBytes") { intakeMaxPayloadBytes = value }

@@ -77,8 +77,18 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
     public struct Jobs: Sendable, Equatable {
         /// How long a worker holds a job before another may take it over.
         public var leaseSeconds: Int
-        /// Jobs this instance runs at once (`PREVIEWD_WORKERS`); 0 makes an instance that only takes webhooks.
+        /// Steps and teardowns this instance runs at once (`PREVIEWD_WORKERS`); 0 makes an instance that only takes
+        /// webhooks. A boot waiting for its app to answer gives its slot up.
         public var workers: Int
+        /// Quick jobs (processing deliveries, check-run and comment reports, commands) this instance runs at once
+        /// (`PREVIEWD_QUICK_WORKERS`), in slots of their own so they never wait behind a step.
+        public var quickWorkers: Int
+
+        public init(leaseSeconds: Int, workers: Int, quickWorkers: Int = 4) {
+            self.leaseSeconds = leaseSeconds
+            self.workers = workers
+            self.quickWorkers = quickWorkers
+        }
     }
 
     /// Webhook intake settings.
@@ -229,6 +239,7 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
             "http.max_connections": String(http.maxConnections),
             "jobs.lease_seconds": String(jobs.leaseSeconds),
             "jobs.workers": String(jobs.workers),
+            "jobs.quick_workers": String(jobs.quickWorkers),
             "intake.max_payload_bytes": String(intake.maxPayloadBytes),
             "recovery.interval_seconds": recovery.redeliveryInterval.map { String($0.components.seconds) } ?? "0 (periodic sweep off)",
             "previews.ttl_seconds": String(previews.ttl.components.seconds),

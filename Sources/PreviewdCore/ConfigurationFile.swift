@@ -121,11 +121,13 @@ struct ConfigurationFile: Decodable, Equatable {
     struct Jobs: Decodable, Equatable {
         var leaseSeconds: Int?
         var workers: Int?
-        enum CodingKeys: String, CodingKey, CaseIterable { case leaseSeconds, workers }
+        var quickWorkers: Int?
+        enum CodingKeys: String, CodingKey, CaseIterable { case leaseSeconds, workers, quickWorkers }
         init(from decoder: any Decoder) throws {
             let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
             leaseSeconds = try c.decodeIfPresent(Int.self, forKey: .leaseSeconds)
             workers = try c.decodeIfPresent(Int.self, forKey: .workers)
+            quickWorkers = try c.decodeIfPresent(Int.self, forKey: .quickWorkers)
         }
     }
 

@@ -15,6 +15,9 @@ public enum SessionJobKind {
     public static let command = "session_command"
 
     public static let all = [step, teardown, sync, command]
+    /// Kinds that only read and write the database and call GitHub: they take milliseconds, so they run in worker
+    /// slots of their own and never wait behind a step (the first check run goes out while boots run).
+    public static let quick: Set<String> = [sync, command]
 }
 
 /// What the step job carries.

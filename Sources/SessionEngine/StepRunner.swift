@@ -11,6 +11,8 @@ struct DatabaseStepLogger: StepLogger {
     let stepID: Int64
     let attempt: Int
     let logger: Logger
+    /// The worker slot of the step's job, given back when the body only waits.
+    var slot: JobSlot? = nil
 
     func log(_ line: String, stream: LogStream) async {
         do {
@@ -20,6 +22,10 @@ struct DatabaseStepLogger: StepLogger {
         } catch {
             logger.warning("could not store a step log line", ["error": "\(error)", "step.id": "\(stepID)"])
         }
+    }
+
+    func onlyWaitingFromHere() {
+        slot?.release()
     }
 }
 
@@ -75,7 +81,8 @@ struct StepRunner: Sendable {
             stepLogger.debug("stale step job skipped")
             return
         }
-        let log = DatabaseStepLogger(client: client, stepID: started.step.id, attempt: payload.attempt, logger: stepLogger)
+        let log = DatabaseStepLogger(
+            client: client, stepID: started.step.id, attempt: payload.attempt, logger: stepLogger, slot: JobSlot.of(job))
         await log.log("\(started.step.name.rawValue) attempt \(payload.attempt) on \(job.leaseOwner) (job try \(job.attempts))", stream: .system)
         let result = await execute(started, log: log)
         if case .abandoned = result {

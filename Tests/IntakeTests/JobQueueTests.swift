@@ -195,7 +195,7 @@ struct JobQueueTests {
                 notifications: {
                     AsyncStream { continuation in
                         let task = Task {
-                            for await _ in try await listener.listen(channels: [JobQueue.channel]) { continuation.yield() }
+                            for await notification in try await listener.listen(channels: [JobQueue.channel]) { continuation.yield(notification.payload) }
                         }
                         continuation.onTermination = { _ in task.cancel() }
                     }

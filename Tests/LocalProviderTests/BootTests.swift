@@ -30,6 +30,8 @@ struct BootTests {
             let response = try await Harness.get(result.previewURL)
             #expect(response.status == 200)
             #expect(String(decoding: response.body, as: UTF8.self).contains(harness.marker))
+            // Once the app was started, boot only waited for it: it gave its worker slot up, once.
+            #expect(log.waitingMarks == 1)
             #expect(try await harness.provider.status(allocation) == .running)
             #expect(!Ports.isFree(port))
 
@@ -89,8 +91,9 @@ struct BootTests {
             #expect(message.contains("build command failed with exit status 7"), "\(message)")
             #expect(message.contains("compiling-module"))
             #expect(message.contains("broken-import"))
-            // The app never started.
+            // The app never started, and the clone, install and build held the worker slot throughout.
             #expect(!(await log.lines.contains { $0.contains("python3") }))
+            #expect(log.waitingMarks == 0)
         }
     }
 

@@ -2,16 +2,25 @@ import Foundation
 import HTTPClient
 import HTTPTypes
 import PreviewModel
+import Synchronization
 import Testing
 @testable import LocalProvider
 
 /// Records every step-log line in order.
 actor RecordingLog: StepLogger {
     private(set) var entries: [(line: String, stream: LogStream)] = []
+    /// How often the step said it only waits from there on (its worker slot may go).
+    private let waits = Mutex(0)
 
     func log(_ line: String, stream: LogStream) {
         entries.append((line, stream))
     }
+
+    nonisolated func onlyWaitingFromHere() {
+        waits.withLock { $0 += 1 }
+    }
+
+    nonisolated var waitingMarks: Int { waits.withLock { $0 } }
 
     var lines: [String] { entries.map(\.line) }
     var text: String { lines.joined(separator: "\n") }

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import LocalProvider
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("Local provider pieces")
 struct UnitTests {
@@ -24,6 +27,23 @@ struct UnitTests {
     @Test(arguments: [(Int32(0), ChildExitStatus.exited(0)), (Int32(3 << 8), .exited(3)), (Int32(9), .signaled(9)), (Int32(15), .signaled(15))])
     func exitStatusDecoding(raw: Int32, status: ChildExitStatus) {
         #expect(ChildExitStatus(waitStatus: raw) == status)
+    }
+
+    @Test(arguments: [
+        (0, 0, 20), (1, 40, 40), (2, 120, 50), (3, 200, 50), (40, 2_000, 50), (99, 4_999, 50), (100, 5_000, 200), (500, 60_000, 200),
+    ])
+    func healthChecksLookEvery50MillisecondsForFiveSeconds(poll: Int, elapsedMilliseconds: Int, intervalMilliseconds: Int) {
+        #expect(LocalProvider.healthPollInterval(poll: poll, elapsed: .milliseconds(elapsedMilliseconds)) == .milliseconds(intervalMilliseconds))
+    }
+
+    @Test func waitingForExitReturnsTheStatusOrNilAtTheTimeout() async throws {
+        let quick = try ChildProcess.spawn(["/bin/sh", "-c", "exit 3"], environment: [:], directory: URL(fileURLWithPath: "/"), output: .file(URL(fileURLWithPath: "/dev/null")))
+        #expect(await quick.waitForExit(timeout: .seconds(60)) == .exited(3))
+        #expect(await quick.exited() == .exited(3))
+        let slow = try ChildProcess.spawn(["/bin/sh", "-c", "sleep 60"], environment: [:], directory: URL(fileURLWithPath: "/"), output: .file(URL(fileURLWithPath: "/dev/null")))
+        #expect(await slow.waitForExit(timeout: .milliseconds(100)) == nil)
+        kill(-slow.pid, SIGKILL)
+        #expect(await slow.waitForExit(timeout: .seconds(60)) == .signaled(SIGKILL))
     }
 
     @Test func reservedPortsAreNotHandedOutTwice() throws {

@@ -58,7 +58,17 @@ struct ConfigurationTests {
         #expect(config.stepTimeouts == .init(detect: .seconds(120), allocate: .seconds(300), configure: .seconds(120), boot: .seconds(900)))
         #expect(config.http == .init(maxBodyBytes: 26_214_400, connectionTimeoutSeconds: 30, threads: 16, maxConnections: 512))
         #expect(config.jobs.leaseSeconds == 60)
+        #expect(config.jobs.workers == 4)
+        #expect(config.jobs.quickWorkers == 4)
         #expect(config.intake.maxPayloadBytes == 26_214_400)
+    }
+
+    @Test func quickWorkers() throws {
+        #expect(try load(["PREVIEWD_QUICK_WORKERS": "8", "PREVIEWD_WORKERS": "2"]).jobs == .init(leaseSeconds: 60, workers: 2, quickWorkers: 8))
+        // No quick slots would leave check runs unreported for good: 0 is refused.
+        let zero = try #require(loadError(["PREVIEWD_QUICK_WORKERS": "0"]))
+        #expect(zero.description.hasPrefix("PREVIEWD_QUICK_WORKERS"), "\(zero)")
+        #expect(zero.description.contains("from 1 to 256"), "\(zero)")
     }
 
     @Test func repositoryConfigFileSetsEveryKeyToTheBuiltInDefault() throws {

@@ -258,6 +258,31 @@ struct EndToEndTests {
         }
     }
 
+    @Test("a boot waiting for its app gives its worker slot up: another branch goes live on the only step slot meanwhile")
+    func waitingBootFreesItsSlot() async throws {
+        try await EngineHarness.with(startWorker: false) { h in
+            h.provider.state.withLock {
+                $0.blockedSHAs = [sha1]
+                $0.blockedBootsOnlyWait = true
+            }
+            // One slot for steps, one for quick jobs, as `PREVIEWD_WORKERS=1`, `PREVIEWD_QUICK_WORKERS=1` would run them.
+            h.startWorker(concurrency: 1, lanes: [.init(kinds: SessionJobKind.quick.union([DeliveryStore.processJobKind]), concurrency: 1)])
+            try await h.push(branch: "first", sha: sha1)
+            try await h.waitUntil("the first boot waits for its app") { h.provider.state.withLock { $0.bootsStarted } == [sha1] }
+            try await h.push(branch: "second", sha: sha2)
+            let second = try await h.session(branch: "second")
+            try await h.waitUntil("the second branch is live while the first boot still waits") {
+                try await h.statuses(second.id).last == .succeeded
+            }
+            #expect(h.provider.state.withLock { $0.booted } == [sha2])
+            let first = try await h.session(branch: "first")
+            #expect(try await h.statuses(first.id).last == .running)
+            h.provider.state.withLock { $0.blockedSHAs = [] }
+            try await h.waitUntil("the first boot finishes too") { try await h.statuses(first.id).last == .succeeded }
+            try await h.settle()
+        }
+    }
+
     @Test("two pushes delivered at once: the older run never boots")
     func simultaneousPushes() async throws {
         try await EngineHarness.with(startWorker: false) { h in

@@ -37,6 +37,8 @@ final class TestProvider: PreviewProvider {
         var blockedSHAs: Set<String> = []
         /// The first this many boots wait until unblocked (or cancelled).
         var blockedBoots = 0
+        /// Blocked boots say they only wait (as a started app does), so their worker slot may take other work.
+        var blockedBootsOnlyWait = false
     }
 
     let name = "test"
@@ -68,6 +70,7 @@ final class TestProvider: PreviewProvider {
             return (block, nil)
         }
         await log.log("booting \(source.headSHA)", stream: .stdout)
+        if block && state.withLock({ $0.blockedBootsOnlyWait }) { log.onlyWaitingFromHere() }
         if block {
             let number = state.withLock { $0.bootsStarted.count }
             while state.withLock({ $0.blockedSHAs.contains(source.headSHA) || number <= $0.blockedBoots }) {
@@ -170,17 +173,21 @@ final class EngineHarness: Sendable {
         }
     }
 
-    static func worker(client: PostgresClient, engine: SessionEngine, owner: String, lease: Duration = .seconds(2)) -> JobWorker {
+    static func worker(
+        client: PostgresClient, engine: SessionEngine, owner: String, lease: Duration = .seconds(2), concurrency: Int = 4,
+        lanes: [JobWorker.Lane] = []
+    ) -> JobWorker {
         let processor = DeliveryProcessor(client: client, sessions: engine, logger: Logger(level: .critical))
         var handlers = engine.jobHandlers
         handlers[DeliveryStore.processJobKind] = { try await processor.handle($0) }
         return JobWorker(
             queue: JobQueue(client: client), handlers: handlers,
-            configuration: .init(owner: owner, concurrency: 4, lease: lease, pollInterval: .milliseconds(50)), logger: Logger(level: .critical))
+            configuration: .init(owner: owner, concurrency: concurrency, lease: lease, pollInterval: .milliseconds(50), lanes: lanes),
+            logger: Logger(level: .critical))
     }
 
-    func startWorker() {
-        let worker = Self.worker(client: client, engine: engine, owner: "worker-main")
+    func startWorker(concurrency: Int = 4, lanes: [JobWorker.Lane] = []) {
+        let worker = Self.worker(client: client, engine: engine, owner: "worker-main", concurrency: concurrency, lanes: lanes)
         workerTask.withLock { $0 = Task { await worker.run() } }
     }
 

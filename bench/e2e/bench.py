@@ -5,8 +5,9 @@ One `previewd serve` (release build) with the local provider, a private PostgreS
 Each round pushes a new commit of a small static site to `concurrency` branches at once and times, per branch,
 the first check run GitHub receives for the commit and the moment the boot check run completes with the
 preview's URL (previewd has health-checked the app by then). The app's own start (`python3 -m http.server`
-until it answers) is measured separately and subtracted to give previewd's overhead. Run it through
-`bench/e2e/run`.
+until it answers) is measured separately, both alone and with as many copies starting at once as the round has
+branches (on two cores, 50 apps starting together each take far longer than one alone); previewd's overhead is the
+live time minus the start at the same concurrency, and the output prints both. Run it through `bench/e2e/run`.
 """
 
 import argparse
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -27,30 +29,68 @@ REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file_
 SECRET = "e2e-bench-secret"
 
 
-def app_start_seconds(samples):
-    """How long the static site's start command takes to answer HTTP, without previewd."""
+def app_start_seconds(copies, samples):
+    """How long the static site's start command takes to answer HTTP without previewd, with `copies` of it starting at
+    once (each timed from its own start), repeated until there are at least `samples` times.
+
+    Each copy is timed until its first GET answers 200. The GET is sent when the server prints its "Serving HTTP"
+    line (unbuffered output, read by a blocked thread), not by polling: 50 pollers would load the CPU the apps need
+    and inflate the baseline. The line is printed right after the socket listens, so the GET never waits on it."""
     times = []
-    for _ in range(samples):
-        port = harness.free_port()
+    while len(times) < samples:
         directory = tempfile.mkdtemp(prefix="previewd-e2e-app-")
         with open(os.path.join(directory, "index.html"), "w") as f:
             f.write("<h1>baseline</h1>\n")
-        start = time.time()
-        child = subprocess.Popen(["python3", "-m", "http.server", str(port), "--bind", "0.0.0.0"], cwd=directory,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            while time.time() - start < 30:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        children, threads, results = [], [], []
+
+        def watch(child, port, start):
+            for line in child.stdout:
+                if b"Serving HTTP" in line:
+                    break
+            deadline = start + 60
+            while time.time() < deadline:
                 try:
-                    if harness.http("GET", f"http://127.0.0.1:{port}/", timeout=1)[0] == 200:
-                        times.append(time.time() - start)
-                        break
+                    if harness.http("GET", f"http://127.0.0.1:{port}/", timeout=5)[0] == 200:
+                        results.append(time.time() - start)
+                        return
                 except OSError:
-                    time.sleep(0.01)
+                    time.sleep(0.005)
+
+        try:
+            for _ in range(copies):
+                port = harness.free_port()
+                start = time.time()
+                child = subprocess.Popen(["python3", "-m", "http.server", str(port), "--bind", "0.0.0.0"], cwd=directory,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                children.append(child)
+                thread = threading.Thread(target=watch, args=(child, port, start), daemon=True)
+                thread.start()
+                threads.append(thread)
+            for thread in threads:
+                thread.join(90)
         finally:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
+            for child in children:
+                try:
+                    os.killpg(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                child.wait()
             shutil.rmtree(directory, ignore_errors=True)
+        if len(results) < copies:
+            raise RuntimeError(f"only {len(results)} of {copies} baseline apps answered")
+        times += results
     return times
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 class Bench:
@@ -138,37 +178,47 @@ class Bench:
         return [first[b] for b in branches], [live[b] for b in branches], calls / concurrency
 
     def run(self):
-        log(f"measuring the app's own start ({self.args.app_samples} runs)")
-        app = app_start_seconds(self.args.app_samples)
-        app_median = harness.percentile(app, 0.5)
+        baselines = {}
+        for copies in sorted(set([1] + self.args.concurrency)):
+            log(f"measuring the app's own start, {copies} at once")
+            baselines[copies] = app_start_seconds(copies, max(self.args.app_samples, copies))
         self.setup()
         results = []
         for concurrency in self.args.concurrency:
             repeats = max(1, self.args.min_samples // concurrency)
             firsts, lives, calls = [], [], []
+            cpu_before = cpu_seconds(self.previewd.pid)
             for _ in range(repeats):
                 log(f"round: {concurrency} concurrent branch(es)")
                 f, l, c = self.run_round(concurrency)
                 firsts += f
                 lives += l
                 calls.append(c)
-            results.append((concurrency, firsts, lives, sum(calls) / len(calls)))
+            # Includes the teardown of each round: previewd's own CPU, not its children's (git, the apps).
+            cpu = (cpu_seconds(self.previewd.pid) - cpu_before) / (repeats * concurrency)
+            results.append((concurrency, firsts, lives, sum(calls) / len(calls), cpu))
         rss = harness.peak_rss_kib(self.previewd.pid)
         workers = self.previewd.env.get("PREVIEWD_WORKERS", "4 (default)")
+        ms = lambda values, fraction: harness.percentile(values, fraction) * 1000  # noqa: E731
         print()
         print(f"previewd end-to-end (release build, local provider, PREVIEWD_WORKERS={workers}, {os.cpu_count()} CPUs)")
-        print(f"app's own start (python3 -m http.server until HTTP 200): median {app_median * 1000:.0f} ms, "
-              f"p95 {harness.percentile(app, 0.95) * 1000:.0f} ms ({len(app)} runs)")
+        print("app's own start (python3 -m http.server until HTTP 200), without previewd:")
+        for copies, times in baselines.items():
+            print(f"  {copies:>3} at once: median {ms(times, 0.5):.0f} ms, p95 {ms(times, 0.95):.0f} ms ({len(times)} starts)")
+        print("overhead = live preview - the app's own start with as many copies starting at once as the round has branches "
+              "(median of that baseline); 'vs alone' subtracts the start of one app alone instead")
         print(f"{'branches':>8} {'samples':>7} | {'first check run ms':>22} | {'live preview ms':>22} | "
-              f"{'overhead ms (live - app start)':>30} | {'GitHub calls/session':>20}")
-        print(f"{'':>8} {'':>7} | {'median':>10} {'p95':>11} | {'median':>10} {'p95':>11} | {'median':>14} {'p95':>15} |")
-        for concurrency, firsts, lives, calls in results:
-            overhead = [v - app_median for v in lives]
-            print(f"{concurrency:>8} {len(lives):>7} | "
-                  f"{harness.percentile(firsts, 0.5) * 1000:>10.0f} {harness.percentile(firsts, 0.95) * 1000:>11.0f} | "
-                  f"{harness.percentile(lives, 0.5) * 1000:>10.0f} {harness.percentile(lives, 0.95) * 1000:>11.0f} | "
-                  f"{harness.percentile(overhead, 0.5) * 1000:>14.0f} {harness.percentile(overhead, 0.95) * 1000:>15.0f} | "
-                  f"{calls:>20.1f}")
+              f"{'overhead ms':>22} | {'overhead vs alone ms':>22} | {'GitHub calls':>12} | {'previewd CPU':>12}")
+        print(f"{'':>8} {'':>7} | {'median':>10} {'p95':>11} | {'median':>10} {'p95':>11} | {'median':>10} {'p95':>11} | "
+              f"{'median':>10} {'p95':>11} | {'per session':>12} | {'ms/session':>12}")
+        alone = harness.percentile(baselines[1], 0.5)
+        for concurrency, firsts, lives, calls, cpu in results:
+            same = harness.percentile(baselines[concurrency], 0.5)
+            overhead = [v - same for v in lives]
+            overhead_alone = [v - alone for v in lives]
+            print(f"{concurrency:>8} {len(lives):>7} | {ms(firsts, 0.5):>10.0f} {ms(firsts, 0.95):>11.0f} | "
+                  f"{ms(lives, 0.5):>10.0f} {ms(lives, 0.95):>11.0f} | {ms(overhead, 0.5):>10.0f} {ms(overhead, 0.95):>11.0f} | "
+                  f"{ms(overhead_alone, 0.5):>10.0f} {ms(overhead_alone, 0.95):>11.0f} | {calls:>12.1f} | {cpu * 1000:>12.0f}")
         print(f"peak RSS of previewd (VmHWM): {rss / 1024:.1f} MiB" if rss else "peak RSS of previewd: unknown")
         print("targets: first check run <= 100 ms median; overhead <= 1000 ms")
 

@@ -1,0 +1,138 @@
+import Foundation
+import Jobs
+import Postgres
+import PreviewdLogging
+import PreviewdTesting
+import Synchronization
+import Testing
+
+/// Opens once; every waiter (before or after) goes on.
+private final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let open = state.withLock { state in
+                if !state.open { state.waiters.append(continuation) }
+                return state.open
+            }
+            if open { continuation.resume() }
+        }
+    }
+}
+
+@Suite("Job worker lanes and slots")
+struct JobWorkerLaneTests {
+    /// Waits for the next value of `stream`, failing (not hanging) when none comes: without the behaviour under
+    /// test the job would never run at all, so this is a liveness bound, not a timing measurement.
+    private func next<T: Sendable>(_ stream: AsyncStream<T>, _ what: Comment) async throws -> T {
+        let value = await withTaskGroup(of: T?.self) { group in
+            group.addTask { await stream.first { _ in true } }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(20))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        return try #require(value, what)
+    }
+
+    private func notifications(_ listener: PostgresListener) -> @Sendable () -> AsyncStream<String> {
+        {
+            AsyncStream { continuation in
+                let task = Task {
+                    for await notification in try await listener.listen(channels: [JobQueue.channel]) {
+                        continuation.yield(notification.payload)
+                    }
+                }
+                continuation.onTermination = { _ in task.cancel() }
+            }
+        }
+    }
+
+    @Test("a quick job runs in its own lane while every other slot is taken by a long job")
+    func quickLane() async throws {
+        try await TestDatabase.withMigratedDatabase { client, configuration in
+            let queue = JobQueue(client: client)
+            let listener = PostgresListener(configuration: configuration, logger: Logger(level: .critical))
+            defer { listener.stop() }
+            let gate = Gate()
+            let (started, startedSink) = AsyncStream<Int64>.makeStream()
+            let (ran, ranSink) = AsyncStream<Int64>.makeStream()
+            let worker = JobWorker(
+                queue: queue,
+                handlers: [
+                    "long": { job in
+                        startedSink.yield(job.id)
+                        await gate.wait()
+                    },
+                    "report": { job in ranSink.yield(job.id) },
+                ],
+                // Polling every 30 s: the quick lane must be woken by the notification of its own kind.
+                configuration: .init(owner: "lanes", concurrency: 1, lease: .seconds(30), pollInterval: .seconds(30),
+                                     lanes: [.init(kinds: ["report"], concurrency: 1)]),
+                notifications: notifications(listener), logger: Logger(level: .critical))
+            let running = Task { await worker.run() }
+            try await Task.sleep(for: .milliseconds(300))  // let the listener subscribe
+            try await queue.enqueue(kind: "long")
+            _ = try await next(started, "the long job started")
+            let report = try await queue.enqueue(kind: "report")
+            #expect(try await next(ran, "the report ran while the long job held the only other slot") == report)
+            gate.open()
+            running.cancel()
+            await running.value
+        }
+    }
+
+    @Test("a job that gives its slot up keeps running while the slot runs the next job")
+    func releasedSlot() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            let gate = Gate()
+            let (waiting, waitingSink) = AsyncStream<Int64>.makeStream()
+            let (ran, ranSink) = AsyncStream<Int64>.makeStream()
+            let worker = JobWorker(
+                queue: queue,
+                handlers: [
+                    "boot": { job in
+                        // Started the app; from here on only waiting for it to answer.
+                        JobSlot.of(job)?.release()
+                        waitingSink.yield(job.id)
+                        await gate.wait()
+                    },
+                    "step": { job in ranSink.yield(job.id) },
+                ],
+                configuration: .init(owner: "slots", concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(50)),
+                logger: Logger(level: .critical))
+            let running = Task { await worker.run() }
+            let boot = try #require(try await queue.enqueue(kind: "boot"))
+            #expect(try await next(waiting, "the boot started") == boot)
+            let step = try await queue.enqueue(kind: "step")
+            #expect(try await next(ran, "the next job ran in the slot the waiting boot gave up") == step)
+            #expect(try await client.query("SELECT 1 FROM jobs WHERE id = \(boot) AND state = 'running'").count == 1)
+            gate.open()
+            try await waitUntilSucceeded(boot, client: client)
+            running.cancel()
+            await running.value
+        }
+    }
+
+    private func waitUntilSucceeded(_ id: Int64, client: PostgresClient) async throws {
+        for _ in 0..<400 {
+            if try await client.query("SELECT 1 FROM jobs WHERE id = \(id) AND state = 'succeeded'").count == 1 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("job \(id) did not succeed after its slot was given up")
+    }
+}
