@@ -10,15 +10,21 @@ public struct WebhookEnvelope: Codable, Hashable, Sendable {
     /// `owner/name` of `repository`.
     public var repositoryFullName: String?
     public var senderLogin: String?
+    /// The top-level `ref` (`push`: `refs/heads/<branch>`; `create`/`delete`: the bare branch or tag name).
+    public var ref: String?
+    /// `pull_request.head.ref`: the branch a pull request comes from.
+    public var pullRequestHeadRef: String?
 
     public init(
         action: String? = nil, installationID: Int64? = nil, repositoryFullName: String? = nil,
-        senderLogin: String? = nil
+        senderLogin: String? = nil, ref: String? = nil, pullRequestHeadRef: String? = nil
     ) {
         self.action = action
         self.installationID = installationID
         self.repositoryFullName = repositoryFullName
         self.senderLogin = senderLogin
+        self.ref = ref
+        self.pullRequestHeadRef = pullRequestHeadRef
     }
 
     /// Reads the envelope of a webhook body; throws only when the body is not a JSON object.
@@ -27,8 +33,11 @@ public struct WebhookEnvelope: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case action, installation, repository, sender
+        case action, installation, repository, sender, ref
+        case pullRequest = "pull_request"
     }
+    enum PullRequestKeys: String, CodingKey { case head }
+    enum HeadKeys: String, CodingKey { case ref }
 
     enum InstallationKeys: String, CodingKey { case id }
     enum RepositoryKeys: String, CodingKey { case fullName = "full_name" }
@@ -43,11 +52,15 @@ public struct WebhookEnvelope: Codable, Hashable, Sendable {
             .decodeIfPresent(String.self, forKey: .fullName)
         senderLogin = try? container.nestedContainer(keyedBy: SenderKeys.self, forKey: .sender)
             .decodeIfPresent(String.self, forKey: .login)
+        ref = try? container.decodeIfPresent(String.self, forKey: .ref)
+        pullRequestHeadRef = try? container.nestedContainer(keyedBy: PullRequestKeys.self, forKey: .pullRequest)
+            .nestedContainer(keyedBy: HeadKeys.self, forKey: .head).decodeIfPresent(String.self, forKey: .ref)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeIfPresent(action, forKey: .action)
+        try container.encodeIfPresent(ref, forKey: .ref)
         if let installationID {
             var nested = container.nestedContainer(keyedBy: InstallationKeys.self, forKey: .installation)
             try nested.encode(installationID, forKey: .id)
@@ -59,6 +72,11 @@ public struct WebhookEnvelope: Codable, Hashable, Sendable {
         if let senderLogin {
             var nested = container.nestedContainer(keyedBy: SenderKeys.self, forKey: .sender)
             try nested.encode(senderLogin, forKey: .login)
+        }
+        if let pullRequestHeadRef {
+            var pullRequest = container.nestedContainer(keyedBy: PullRequestKeys.self, forKey: .pullRequest)
+            var head = pullRequest.nestedContainer(keyedBy: HeadKeys.self, forKey: .head)
+            try head.encode(pullRequestHeadRef, forKey: .ref)
         }
     }
 }

@@ -11,12 +11,14 @@ public struct IncomingDelivery: Sendable, Equatable {
     public var installationID: Int64?
     public var repositoryFullName: String?
     public var senderLogin: String?
+    /// The branch a `push`, `delete` or `pull_request` delivery is about; it only orders processing.
+    public var branch: String?
     /// The raw body, byte for byte.
     public var payload: Data
 
     public init(
         deliveryID: String, event: String, action: String? = nil, installationID: Int64? = nil,
-        repositoryFullName: String? = nil, senderLogin: String? = nil, payload: Data
+        repositoryFullName: String? = nil, senderLogin: String? = nil, branch: String? = nil, payload: Data
     ) {
         self.deliveryID = deliveryID
         self.event = event
@@ -24,6 +26,7 @@ public struct IncomingDelivery: Sendable, Equatable {
         self.installationID = installationID
         self.repositoryFullName = repositoryFullName
         self.senderLogin = senderLogin
+        self.branch = branch
         self.payload = payload
     }
 }
@@ -267,10 +270,14 @@ public final class DeliveryStore: Sendable {
             """
     }
 
-    /// Deliveries of one repository are processed one at a time and in arrival order, so a push and
-    /// the pull request event that follows it never race; other deliveries run in parallel.
+    /// Deliveries about one branch (its pushes, its deletion, its pull request's events) are processed one
+    /// at a time and in arrival order, so a push and the pull request event that follows it never race;
+    /// other deliveries of a repository are ordered per repository; everything else runs in parallel.
     static func serialKey(for delivery: IncomingDelivery) -> String? {
-        if let repository = delivery.repositoryFullName { return "repository:\(repository.lowercased())" }
+        if let repository = delivery.repositoryFullName {
+            guard let branch = delivery.branch else { return "repository:\(repository.lowercased())" }
+            return "repository:\(repository.lowercased()):branch:\(branch)"
+        }
         if let installation = delivery.installationID { return "installation:\(installation)" }
         return nil
     }

@@ -39,7 +39,7 @@ public struct JSONSyntaxCheck: Sendable {
         }
     }
 
-    /// Checks a webhook body and, in the same pass, reads its envelope (`action`, `installation.id`,
+    /// Checks a webhook body and, in the same pass, reads its envelope (`action`, `ref`, `installation.id`,
     /// `repository.full_name`, `sender.login`), so the intake never decodes the body a second time.
     ///
     /// A field that is absent, `null` or of another type is nil, as ``WebhookEnvelope/decode(body:eventName:)``
@@ -60,12 +60,15 @@ public struct JSONSyntaxCheck: Sendable {
 
 /// Which envelope member the value being scanned is.
 private enum EnvelopeMember {
-    case none, action, installation, repository, sender, installationID, repositoryFullName, senderLogin
+    case none, action, ref, installation, repository, sender, installationID, repositoryFullName, senderLogin
+    case pullRequest, pullRequestHead, pullRequestHeadRef
 
     /// The member a key names, given the member whose object holds the key (`.none` at the top level).
     static func named(_ key: UnsafeBufferPointer<UInt8>, in container: EnvelopeMember, topLevel: Bool) -> EnvelopeMember {
         if topLevel {
             if key.elementsEqual("action".utf8) { return .action }
+            if key.elementsEqual("ref".utf8) { return .ref }
+            if key.elementsEqual("pull_request".utf8) { return .pullRequest }
             if key.elementsEqual("installation".utf8) { return .installation }
             if key.elementsEqual("repository".utf8) { return .repository }
             if key.elementsEqual("sender".utf8) { return .sender }
@@ -75,6 +78,8 @@ private enum EnvelopeMember {
         case .installation: return key.elementsEqual("id".utf8) ? .installationID : .none
         case .repository: return key.elementsEqual("full_name".utf8) ? .repositoryFullName : .none
         case .sender: return key.elementsEqual("login".utf8) ? .senderLogin : .none
+        case .pullRequest: return key.elementsEqual("head".utf8) ? .pullRequestHead : .none
+        case .pullRequestHead: return key.elementsEqual("ref".utf8) ? .pullRequestHeadRef : .none
         default: return .none
         }
     }
@@ -135,8 +140,10 @@ private struct Scanner {
         index += 1
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") { index += 1; depth -= 1; return }
-        // Envelope members live in the top-level object and in its installation/repository/sender objects.
-        let watched = capturesEnvelope && (depth == 1 || (depth == 2 && container != .none))
+        // Envelope members live in the top-level object, in its installation/repository/sender/pull_request
+        // objects, and in pull_request.head.
+        let watched = capturesEnvelope
+            && (depth == 1 || (depth == 2 && container != .none) || (depth == 3 && container == .pullRequestHead))
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
@@ -281,10 +288,12 @@ private struct Scanner {
         let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
         switch field {
         case .action: envelope.action = Self.string(raw)
+        case .ref: envelope.ref = Self.string(raw)
+        case .pullRequestHeadRef: envelope.pullRequestHeadRef = Self.string(raw)
         case .repositoryFullName: envelope.repositoryFullName = Self.string(raw)
         case .senderLogin: envelope.senderLogin = Self.string(raw)
         case .installationID: envelope.installationID = Self.integer(raw)
-        case .none, .installation, .repository, .sender:
+        case .none, .installation, .repository, .sender, .pullRequest, .pullRequestHead:
             // An object member: its fields were recorded while it was scanned; anything else holds none.
             if raw.first != UInt8(ascii: "{") { clear(field) }
         }
@@ -296,6 +305,7 @@ private struct Scanner {
         case .installation: envelope.installationID = nil
         case .repository: envelope.repositoryFullName = nil
         case .sender: envelope.senderLogin = nil
+        case .pullRequest, .pullRequestHead: envelope.pullRequestHeadRef = nil
         default: break
         }
     }

@@ -149,7 +149,8 @@ public struct WebhookIntake: Sendable {
         }
         let delivery = IncomingDelivery(
             deliveryID: deliveryID, event: event, action: envelope.action, installationID: envelope.installationID,
-            repositoryFullName: envelope.repositoryFullName, senderLogin: envelope.senderLogin, payload: request.body)
+            repositoryFullName: envelope.repositoryFullName, senderLogin: envelope.senderLogin,
+            branch: Self.branch(of: event, envelope), payload: request.body)
         let disposition: DeliveryDisposition
         if event == "ping" {
             disposition = .processed(reason: "ping")
@@ -188,6 +189,16 @@ public struct WebhookIntake: Sendable {
             var response = HTTPResponse.json(503, encoding: ["error": "the delivery could not be stored; redeliver it from GitHub once previewd's database is back"])
             response.headers["Retry-After"] = "30"
             return Answer(response: response, outcome: "unavailable", reason: "database_unavailable")
+        }
+    }
+
+    /// The branch a delivery is about, where its envelope tells (a tag push has none).
+    static func branch(of event: String, _ envelope: WebhookEnvelope) -> String? {
+        switch event {
+        case "push": envelope.ref.flatMap { $0.hasPrefix("refs/heads/") ? String($0.dropFirst("refs/heads/".count)) : nil }
+        case "delete": envelope.ref
+        case "pull_request": envelope.pullRequestHeadRef
+        default: nil
         }
     }
 

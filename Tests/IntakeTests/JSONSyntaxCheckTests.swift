@@ -85,6 +85,10 @@ struct JSONSyntaxCheckTests {
          WebhookEnvelope(action: "reopened", repositoryFullName: "o/r", senderLogin: "b")),
         (#"{"installation":{"id":-9223372036854775808},"action":"\u00e9t\u00e9"}"#,
          WebhookEnvelope(action: "été", installationID: Int64.min)),
+        // The ref at the top and the pull request's head ref; the base's ref and deeper refs are not them.
+        (#"{"ref":"refs/heads/main","pull_request":{"base":{"ref":"main"},"head":{"repo":{"ref":"x"},"ref":"feature/a"}},"commits":[{"ref":"y"}]}"#,
+         WebhookEnvelope(ref: "refs/heads/main", pullRequestHeadRef: "feature/a")),
+        (#"{"pull_request":{"head":null},"ref":7}"#, WebhookEnvelope()),
     ])
     func envelopeFields(_ body: String, _ expected: WebhookEnvelope) throws {
         #expect(try JSONSyntaxCheck().validateReadingEnvelope(Data(body.utf8)) == expected)

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Postgres
+import PreviewdTesting
 import Testing
 @testable import Intake
 
@@ -134,7 +135,8 @@ struct WebhookIntakeTests {
             #expect(try row.decode("sender_login", as: String?.self) == (raw["sender"] as! [String: Any])["login"] as? String)
             #expect(try row.decode("installation_id", as: Int64?.self) == (raw["installation"] as? [String: Any])?["id"].flatMap { ($0 as? NSNumber)?.int64Value })
             #expect(try await harness.count("jobs", where: "kind = 'process_delivery' AND dedupe_key = '\(delivery)' AND state = 'queued'") == 1)
-            let serialKey = "repository:" + ((raw["repository"] as! [String: Any])["full_name"] as! String).lowercased()
+            let branch = (raw["ref"] as! String).replacingOccurrences(of: "refs/heads/", with: "")
+            let serialKey = "repository:" + ((raw["repository"] as! [String: Any])["full_name"] as! String).lowercased() + ":branch:" + branch
             #expect(try await harness.count("jobs", where: "dedupe_key = '\(delivery)' AND serial_key = '\(serialKey)'") == 1)
         }
     }
@@ -163,6 +165,34 @@ struct WebhookIntakeTests {
             #expect(statuses.filter { $0 == 200 }.count == 19)
             let counts = try await harness.databaseCounts()
             #expect(counts.deliveries == 1 && counts.jobs == 1)
+        }
+    }
+
+    @Test("deliveries about one branch share its serial key; other deliveries are ordered per repository")
+    func serialKeys() throws {
+        func key(_ file: String) throws -> String? {
+            let body = try FixturePaths.data(file)
+            let event = SharedFixtures.eventName(of: file)
+            let envelope = try JSONSyntaxCheck().validateReadingEnvelope(body)
+            return DeliveryStore.serialKey(for: IncomingDelivery(
+                deliveryID: "d", event: event, installationID: envelope.installationID,
+                repositoryFullName: envelope.repositoryFullName, branch: WebhookIntake.branch(of: event, envelope), payload: body))
+        }
+        let pull = try JSONSerialization.jsonObject(with: FixturePaths.data("pull_request.synchronize.json")) as! [String: Any]
+        let repository = ((pull["repository"] as! [String: Any])["full_name"] as! String).lowercased()
+        let head = ((pull["pull_request"] as! [String: Any])["head"] as! [String: Any])["ref"] as! String
+        #expect(try key("pull_request.synchronize.json") == "repository:\(repository):branch:\(head)")
+        for file in ["push.json", "push.new-branch.json", "push.delete.json", "delete.json"] {
+            let raw = try JSONSerialization.jsonObject(with: FixturePaths.data(file)) as! [String: Any]
+            let name = ((raw["repository"] as! [String: Any])["full_name"] as! String).lowercased()
+            let branch = (raw["ref"] as! String).replacingOccurrences(of: "refs/heads/", with: "")
+            #expect(try key(file) == "repository:\(name):branch:\(branch)", "\(file)")
+        }
+        // A tag push, a comment, a check run: the repository's own key.
+        for file in ["push.delete-tag.json", "issue_comment.created.json", "check_run.requested_action.json"] {
+            let raw = try JSONSerialization.jsonObject(with: FixturePaths.data(file)) as! [String: Any]
+            let name = ((raw["repository"] as! [String: Any])["full_name"] as! String).lowercased()
+            #expect(try key(file) == "repository:\(name)", "\(file)")
         }
     }
 
