@@ -69,10 +69,18 @@ final class RequestContext: Sendable {
     init(rawURI: String, connection: OpaquePointer?) {
         self.rawURI = rawURI
         self.connection = UInt(bitPattern: connection)
-        self.id = String(format: "%016llx", UInt64.random(in: 0...UInt64.max))
+        self.id = Self.hexID(UInt64.random(in: 0...UInt64.max))
     }
 
     private var connectionPointer: OpaquePointer? { OpaquePointer(bitPattern: connection) }
+
+    /// 16 lower-case hex digits (`String(format:)` costs more than the rest of a webhook's bookkeeping).
+    static func hexID(_ value: UInt64) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for index in 0..<16 { bytes[index] = digits[Int((value >> (60 - 4 * UInt64(index))) & 0xF)] }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 
     func describe(method: HTTPMethod, path: String) {
         state.withLock { $0.method = method.rawValue; $0.path = path }
@@ -117,8 +125,12 @@ final class RequestContext: Sendable {
                 state.handler = nil
                 if state.aborting { return .respond(Self.unavailable) }
                 state.phase = .handling
-                state.suspended = true
-                MHD_suspend_connection(connectionPointer)
+                // A task handler answers from elsewhere: suspend now. An immediate handler may answer before it
+                // returns; ``suspendUnlessAnswered()`` suspends only if it did not.
+                if case .task = handler {
+                    state.suspended = true
+                    MHD_suspend_connection(connectionPointer)
+                }
                 return .run(request, handler)
             case .handling:
                 // Resumed by shutdown before the handler answered.
@@ -144,6 +156,18 @@ final class RequestContext: Sendable {
             return false
         }
         if cancel { task.cancel() }
+    }
+
+    /// After an immediate handler returned on the MHD thread: its answer if it gave one already (or shutdown's),
+    /// else nil once the connection is suspended until ``finish(with:)`` resumes it.
+    func suspendUnlessAnswered() -> HTTPResponse? {
+        state.withLock { state in
+            if case .ready(let response) = state.phase { return response }
+            if state.aborting { return Self.unavailable }
+            state.suspended = true
+            MHD_suspend_connection(connectionPointer)
+            return nil
+        }
     }
 
     /// Called by the handler task with its answer.

@@ -63,6 +63,8 @@ final class ServerCore: Sendable {
             return true
         case .run(let request, .immediate(let handler)):
             handler(request, HTTPResponder(context: context))
+            // Answered on the spot: queue it now, without suspending and resuming the connection.
+            if let response = context.suspendUnlessAnswered() { return queue(response, for: context, connection: connection) }
             return true
         case .wait:
             return true

@@ -78,6 +78,21 @@ public struct HTTPResponse: Sendable {
         HTTPResponse(status: status, headers: ["Content-Type": "application/json"], body: .bytes(data))
     }
 
+    /// A JSON object of string fields, sorted by key: the same bytes as the generic encoder writes, without its cost
+    /// (this is the answer of every webhook delivery).
+    public static func json(_ status: Int, encoding fields: [String: String]) -> HTTPResponse {
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(16 + fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
+        for (index, key) in fields.keys.sorted().enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            appendJSONString(key, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            appendJSONString(fields[key]!, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return .json(status, Data(bytes))
+    }
+
     /// A JSON response encoding `value` (sorted keys, ISO 8601 dates).
     public static func json<T: Encodable>(_ status: Int, encoding value: T) -> HTTPResponse {
         let encoder = JSONEncoder()
@@ -125,4 +140,26 @@ public protocol HTTPTransport: Sendable {
     /// Sends `request` and returns the response, whatever its status.
     /// Throws only when no response arrived (DNS, connect, TLS, timeout).
     func send(_ request: HTTPClientRequest) async throws -> HTTPClientResponse
+}
+
+/// Appends `text` as a JSON string literal: quotes, backslashes and control characters escaped, `/` and
+/// non-ASCII characters as they are (as `JSONEncoder` with `.withoutEscapingSlashes` writes them).
+private func appendJSONString(_ text: String, to bytes: inout [UInt8]) {
+    bytes.append(UInt8(ascii: "\""))
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+        case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+        case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+        case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+        case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+        case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+        case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+        case 0x00..<0x20:
+            let hex = Array("0123456789abcdef".utf8)
+            bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+        default: bytes.append(byte)
+        }
+    }
+    bytes.append(UInt8(ascii: "\""))
 }

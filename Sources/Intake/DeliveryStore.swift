@@ -126,7 +126,14 @@ public final class DeliveryStore: Sendable {
     ///
     /// `ON CONFLICT DO NOTHING` makes a second copy of a delivery id wait for the first one's
     /// transaction and then insert nothing, so racing copies are stored and processed once.
-    public func store(_ delivery: IncomingDelivery, disposition: DeliveryDisposition, completion: @escaping Completion) {
+    ///
+    /// - Parameter writingOnThisThread: when a writer is idle, write on the calling thread instead of handing the
+    ///   delivery to the writer's thread and waiting, which saves two thread hand-offs. Only for threads that may
+    ///   block on the database for up to the write timeout (libmicrohttpd's), never for Swift's task pool.
+    public func store(
+        _ delivery: IncomingDelivery, disposition: DeliveryDisposition, writingOnThisThread: Bool = false,
+        completion: @escaping Completion
+    ) {
         enum Admission { case write(Int), queued, refused(Int, Int) }
         let admission = state.withLock { state -> Admission in
             // One delivery always fits, however large: the limit is on what piles up behind a busy database.
@@ -145,6 +152,20 @@ public final class DeliveryStore: Sendable {
             completion(.failure(.overloaded(queuedDeliveries: count, queuedBytes: bytes)))
             return
         }
+        if writingOnThisThread {
+            // The writer is idle and this caller now holds it: one batch here, the rest on the writer's thread.
+            // (A busy writer may have taken this delivery meanwhile; then there is nothing left, and the writer is idle.)
+            guard let batch = takeBatch(orIdle: writer) else { return }
+            writers[writer].runHere { session in write(batch, on: session) }
+            let more = state.withLock { state -> Bool in
+                if state.queue.isEmpty {
+                    state.idleWriters.append(writer)
+                    return false
+                }
+                return true
+            }
+            guard more else { return }
+        }
         writers[writer].submit { session in self.drain(writer: writer, session: session) }
     }
 
@@ -157,34 +178,45 @@ public final class DeliveryStore: Sendable {
 
     /// Writes batches on the writer's thread until the queue is empty, then marks the writer idle.
     private func drain(writer: Int, session: DedicatedSession?) {
-        while true {
-            let batch = state.withLock { state -> [Pending] in
-                let batch = Array(state.queue.prefix(maxBatchSize))
-                state.queue.removeFirst(batch.count)
-                state.queuedBytes -= batch.reduce(0) { $0 + $1.delivery.payload.count }
-                if batch.isEmpty { state.idleWriters.append(writer) }
-                return batch
-            }
-            guard !batch.isEmpty else { return }
-            guard let session else {
-                for pending in batch { pending.completion(.failure(.database(.poolClosed))) }
-                continue
-            }
-            do throws(PostgresError) {
-                let rows = try session.query(Self.statement(for: batch))
-                var inserted = Set<String>()
-                for row in rows { inserted.insert(try row.decode("delivery_id", as: String.self)) }
-                var seen = Set<String>()
-                for pending in batch {
-                    // The first copy of an id in a batch is the one that was stored.
-                    let stored = inserted.contains(pending.delivery.deliveryID) && seen.insert(pending.delivery.deliveryID).inserted
-                    pending.completion(.success(stored ? .stored : .duplicate))
-                }
-            } catch {
-                for pending in batch { pending.completion(.failure(.database(error))) }
-            }
-            session.endUnitOfWork()
+        while let batch = takeBatch(orIdle: writer) {
+            write(batch, on: session)
         }
+    }
+
+    /// The next batch, or nil after marking `writer` idle because nothing waits.
+    private func takeBatch(orIdle writer: Int) -> [Pending]? {
+        state.withLock { state -> [Pending]? in
+            let batch = Array(state.queue.prefix(maxBatchSize))
+            state.queue.removeFirst(batch.count)
+            state.queuedBytes -= batch.reduce(0) { $0 + $1.delivery.payload.count }
+            if batch.isEmpty {
+                state.idleWriters.append(writer)
+                return nil
+            }
+            return batch
+        }
+    }
+
+    /// Writes one batch in one statement and reports every delivery's outcome.
+    private func write(_ batch: [Pending], on session: DedicatedSession?) {
+        guard let session else {
+            for pending in batch { pending.completion(.failure(.database(.poolClosed))) }
+            return
+        }
+        do throws(PostgresError) {
+            let rows = try session.query(Self.statement(for: batch))
+            var inserted = Set<String>()
+            for row in rows { inserted.insert(try row.decode("delivery_id", as: String.self)) }
+            var seen = Set<String>()
+            for pending in batch {
+                // The first copy of an id in a batch is the one that was stored.
+                let stored = inserted.contains(pending.delivery.deliveryID) && seen.insert(pending.delivery.deliveryID).inserted
+                pending.completion(.success(stored ? .stored : .duplicate))
+            }
+        } catch {
+            for pending in batch { pending.completion(.failure(.database(error))) }
+        }
+        session.endUnitOfWork()
     }
 
     /// One statement for the whole batch: the delivery rows, then a job for each new one to process.
@@ -247,28 +279,33 @@ public final class DeliveryStore: Sendable {
         case .processed(let reason): ("processed", reason)
         case .ignored(let reason): ("ignored", reason)
         }
-        return """
-            WITH inserted AS (
-                INSERT INTO webhook_deliveries
-                    (delivery_id, event, action, installation_id, repository_full_name, sender_login, payload,
-                     status, status_reason, processed_at)
-                VALUES (\(delivery.deliveryID), \(delivery.event), \(delivery.action), \(delivery.installationID),
-                        \(delivery.repositoryFullName), \(delivery.senderLogin), \(delivery.payload), \(status), \(reason),
-                        CASE WHEN \(status == "received") THEN NULL ELSE now() END)
-                ON CONFLICT (delivery_id) DO NOTHING
-                RETURNING delivery_id, status
-            ), job AS (
-                INSERT INTO jobs (kind, payload, dedupe_key, serial_key)
-                SELECT \(processJobKind), jsonb_build_object('delivery_id', delivery_id), delivery_id, \(serialKey(for: delivery))
-                FROM inserted WHERE status = 'received'
-                ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
-                RETURNING id
-            ), woken AS (
-                SELECT pg_notify(\(JobQueue.channel), \(processJobKind)) FROM job
-            )
-            SELECT delivery_id, (SELECT count(*) FROM woken) AS notified FROM inserted
-            """
+        return PostgresQuery(unsafeSQL: singleDeliverySQL, binds: [
+            delivery.deliveryID, delivery.event, delivery.action, delivery.installationID, delivery.repositoryFullName,
+            delivery.senderLogin, delivery.payload, status, reason, serialKey(for: delivery),
+        ])
     }
+
+    /// Built once: the text is the same for every delivery ($1 … $10 as in ``statement(for:)``).
+    private static let singleDeliverySQL = """
+        WITH inserted AS (
+            INSERT INTO webhook_deliveries
+                (delivery_id, event, action, installation_id, repository_full_name, sender_login, payload,
+                 status, status_reason, processed_at)
+            VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::bytea, $8::text, $9::text,
+                    CASE WHEN $8::text = 'received' THEN NULL ELSE now() END)
+            ON CONFLICT (delivery_id) DO NOTHING
+            RETURNING delivery_id, status
+        ), job AS (
+            INSERT INTO jobs (kind, payload, dedupe_key, serial_key)
+            SELECT '\(processJobKind)', jsonb_build_object('delivery_id', delivery_id), delivery_id, $10::text
+            FROM inserted WHERE status = 'received'
+            ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+            RETURNING id
+        ), woken AS (
+            SELECT pg_notify('\(JobQueue.channel)', '\(processJobKind)') FROM job
+        )
+        SELECT delivery_id, (SELECT count(*) FROM woken) AS notified FROM inserted
+        """
 
     /// Deliveries about one branch (its pushes, its deletion, its pull request's events) are processed one
     /// at a time and in arrival order, so a push and the pull request event that follows it never race;

@@ -64,8 +64,12 @@ public struct WebhookIntake: Sendable {
     }
 
     /// Handles one request without a Swift task: checks run on the calling thread, and `respond` is
-    /// called there (rejections) or on the delivery store's writer thread once the delivery is committed.
-    public func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
+    /// called there (rejections, and deliveries written on this thread) or on the delivery store's writer
+    /// thread once the delivery is committed.
+    ///
+    /// - Parameter writesOnCallingThread: let the store write on this thread when a writer is idle (see
+    ///   ``DeliveryStore/store(_:disposition:writingOnThisThread:completion:)``): only on threads that may block.
+    public func handle(_ request: HTTPRequest, writesOnCallingThread: Bool = false, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         let start = ContinuousClock.now
         let finish: @Sendable (Answer) -> Void = { answer in
             self.record(answer, for: request, since: start)
@@ -75,7 +79,7 @@ public struct WebhookIntake: Sendable {
         case .answer(let answer):
             finish(answer)
         case .store(let delivery, let disposition):
-            store.store(delivery, disposition: disposition) { outcome in
+            store.store(delivery, disposition: disposition, writingOnThisThread: writesOnCallingThread) { outcome in
                 finish(self.answer(for: outcome, delivery: delivery, disposition: disposition))
             }
         }
@@ -216,7 +220,14 @@ public struct WebhookIntake: Sendable {
 
     static func isJSONContentType(_ value: String?) -> Bool {
         guard let value else { return false }
-        let mediaType = value.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        return mediaType == "application/json"
+        // The media type before any parameters, without surrounding blanks, case-insensitively.
+        var mediaType = value.utf8.prefix { $0 != UInt8(ascii: ";") }[...]
+        while let first = mediaType.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { mediaType = mediaType.dropFirst() }
+        while let last = mediaType.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { mediaType = mediaType.dropLast() }
+        let expected = "application/json".utf8
+        return mediaType.count == expected.count
+            && zip(mediaType, expected).allSatisfy { byte, wanted in
+                (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == wanted
+            }
     }
 }

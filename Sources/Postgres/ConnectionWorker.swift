@@ -62,6 +62,12 @@ final class ConnectionSlot {
         return opened
     }
 
+    /// Closes the connection now (the worker is stopping).
+    func close() {
+        connection = nil
+        mayOpen = false
+    }
+
     /// Makes the connection fit for the next borrower: no open transaction, reconnect allowed.
     func resetForReuse() {
         mayOpen = true
@@ -84,19 +90,22 @@ final class ConnectionSlot {
 /// libpq blocks, so its calls must stay off Swift's cooperative thread pool.
 final class ConnectionWorker: @unchecked Sendable {
     // Safe to share: `jobs`, `stopping` and `exited` are only touched with `condition` locked; the
-    // slot is created and used only on the worker's own thread.
+    // slot is only used with `slotLock` held: by the worker's thread, or by ``runHere(_:)``.
     typealias Job = @Sendable (ConnectionSlot?) -> Void
 
     private let condition = NSCondition()
     private var jobs: [Job] = []
     private var stopping = false
     private var exited = false
+    private let slot: ConnectionSlot
+    private let slotLock = NSLock()
     let id: Int
 
     init(id: Int, configuration: PostgresConfiguration) {
         self.id = id
+        self.slot = ConnectionSlot(configuration: configuration)
         let thread = Thread { [self] in
-            self.runLoop(slot: ConnectionSlot(configuration: configuration))
+            self.runLoop()
         }
         thread.name = "postgres-connection-\(id)"
         thread.start()
@@ -141,7 +150,19 @@ final class ConnectionWorker: @unchecked Sendable {
         condition.unlock()
     }
 
-    private func runLoop(slot: ConnectionSlot) {
+    /// Runs `body` on the calling thread with the connection, after any job the worker's thread is running;
+    /// `body` gets nil once the worker has stopped. For callers that own the connection for the moment.
+    func runHere<T>(_ body: (ConnectionSlot?) -> T) -> T {
+        condition.lock()
+        let gone = exited || stopping
+        condition.unlock()
+        if gone { return body(nil) }
+        slotLock.lock()
+        defer { slotLock.unlock() }
+        return body(slot)
+    }
+
+    private func runLoop() {
         while true {
             condition.lock()
             while jobs.isEmpty && !stopping {
@@ -150,11 +171,16 @@ final class ConnectionWorker: @unchecked Sendable {
             if jobs.isEmpty {
                 exited = true
                 condition.unlock()
+                slotLock.lock()
+                slot.close()
+                slotLock.unlock()
                 return
             }
             let job = jobs.removeFirst()
             condition.unlock()
+            slotLock.lock()
             job(slot)
+            slotLock.unlock()
         }
     }
 }

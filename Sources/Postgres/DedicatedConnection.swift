@@ -26,6 +26,19 @@ public final class DedicatedConnection: Sendable {
     }
 }
 
+extension DedicatedConnection {
+    /// Runs `body` on the calling thread instead of the connection's own, for a caller that knows the
+    /// connection is idle (it blocks while the connection's thread is busy). Saves two thread hand-offs
+    /// when the caller would only wait for the answer anyway.
+    public func runHere<T>(_ body: (DedicatedSession?) -> T) -> T {
+        worker.runHere { slot in
+            guard let slot else { return body(nil) }
+            defer { slot.resetForReuse() }
+            return body(DedicatedSession(slot: slot))
+        }
+    }
+}
+
 /// The connection as seen by one ``DedicatedConnection/submit(_:)`` body; valid only inside it.
 public struct DedicatedSession {
     fileprivate let slot: ConnectionSlot

@@ -205,9 +205,11 @@ public final class Application: Sendable {
             verifier: WebhookSignatureVerifier(secrets: secrets), store: DeliveryStore(client: client), metrics: metrics,
             logger: logger, configuration: .init(maxBodyBytes: configuration.intake.maxPayloadBytes),
             isAcceptingDeliveries: { [weak self] in self?.accepting.load(ordering: .relaxed) ?? false })
-        // Answered from the server's thread and the delivery store's writer thread, without a Swift task.
+        // Answered on libmicrohttpd's thread, which also writes the delivery when a writer is idle (at most two
+        // of its 16 threads wait for the database at once, each at most the write timeout), else from the store's
+        // writer thread: no Swift task on the way.
         router.addImmediate(.post, "/webhooks/github", maxBodyBytes: configuration.intake.maxPayloadBytes) { request, responder in
-            intake.handle(request, respond: responder.respond)
+            intake.handle(request, writesOnCallingThread: true, respond: responder.respond)
         }
         let health = HealthEndpoints(client: client, migrations: migrations, logger: logger)
         router.add(.get, "/healthz") { _ in .text(200, "ok\n") }

@@ -32,9 +32,9 @@ struct IntakeHarness {
                 verifier: WebhookSignatureVerifier(secrets: secrets), store: store?(client) ?? DeliveryStore(client: client),
                 metrics: metrics, logger: logger, configuration: .init(maxBodyBytes: maxBodyBytes))
             var router = Router()
-            // As previewd serves it: on the server thread, answered from the store's writer thread.
+            // As previewd serves it: on the server thread, which writes too when a writer is idle.
             router.addImmediate(.post, "/webhooks/github", maxBodyBytes: maxBodyBytes) { request, responder in
-                intake.handle(request, respond: responder.respond)
+                intake.handle(request, writesOnCallingThread: true, respond: responder.respond)
             }
             let server = HTTPServer(
                 configuration: .init(host: "127.0.0.1", port: 0, maxBodyBytes: maxBodyBytes), router: router, logger: logger)

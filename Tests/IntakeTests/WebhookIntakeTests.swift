@@ -168,6 +168,15 @@ struct WebhookIntakeTests {
         }
     }
 
+    @Test("the content type must be application/json, in any case, with or without parameters", arguments: [
+        ("application/json", true), ("Application/JSON; charset=utf-8", true), (" application/json ;q=1", true),
+        ("\tapplication/json", true), ("application/json-patch+json", false), ("text/json", false), ("", false),
+        ("application/jsonx", false), ("application\u{0F}json", false), ("application/x-www-form-urlencoded", false),
+    ])
+    func contentTypes(_ value: String, _ accepted: Bool) {
+        #expect(WebhookIntake.isJSONContentType(value) == accepted)
+    }
+
     @Test("deliveries about one branch share its serial key; other deliveries are ordered per repository")
     func serialKeys() throws {
         func key(_ file: String) throws -> String? {
