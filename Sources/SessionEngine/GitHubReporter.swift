@@ -8,8 +8,9 @@ import PreviewdLogging
 /// The `session_sync` job: makes GitHub show what the database says about a session.
 ///
 /// Check runs are created with their first real status (a pending step has none, and a queued step is only
-/// reported once it has waited a while), so a step costs at most two writes: its start and its end, or one
-/// when it finished before the sync ran. Changes made between two syncs are sent as one. The sticky comment is
+/// reported once it has waited a while, except `detect`, whose queued check run is the push's first sign of
+/// life), so a step costs at most two writes: its start and its end, or one when it finished before the sync
+/// ran (three for a `detect` that was still queued at the first sync). Changes made between two syncs are sent as one. The sticky comment is
 /// written only when the session settles (nothing queued or running), and the deployment when boot starts.
 struct GitHubReporter: Sendable {
     let client: PostgresClient
@@ -116,8 +117,10 @@ struct GitHubReporter: Sendable {
                     try await markReported(step, logID: step.reportedLogID)
                     continue
                 }
-                // A step waiting for a free slot may wait long: say so at once.
-                if step.status == .queued && !queuedLong && !CheckRunReport.isWaitingForSlot(step: step, session: session) {
+                // A step waiting for a free slot may wait long: say so at once. So is the run's first step: the
+                // commit shows previewd's check the moment the push is taken in, however busy the workers are.
+                if step.status == .queued && !queuedLong && !CheckRunReport.isWaitingForSlot(step: step, session: session)
+                    && step.name != .detect {
                     let due = (step.queuedAt ?? now).addingTimeInterval(configuration.queuedReportDelay.timeInterval)
                     laterSync = min(laterSync ?? due, due)
                     continue

@@ -283,6 +283,29 @@ struct EndToEndTests {
         }
     }
 
+    @Test("a push whose detect waits for a busy step slot shows a queued check run at once, later the same one ends")
+    func queuedDetectIsShownAtOnce() async throws {
+        try await EngineHarness.with(startWorker: false) { h in
+            h.provider.state.withLock { $0.blockedSHAs = [sha1] }  // holds the only step slot
+            h.startWorker(concurrency: 1, lanes: [.init(kinds: SessionJobKind.quick.union([DeliveryStore.processJobKind]), concurrency: 1)])
+            try await h.push(branch: "first", sha: sha1)
+            try await h.waitUntil("the first boot holds the step slot") { h.provider.state.withLock { $0.bootsStarted } == [sha1] }
+            try await h.push(branch: "second", sha: sha2)
+            try await h.waitUntil("GitHub shows the second push's detect as queued") {
+                h.checkRuns(sha: sha2)["previewd/detect"]?.first?.status == "queued"
+            }
+            let second = try await h.session(branch: "second")
+            #expect(try await h.statuses(second.id).first == .queued)  // not started: no slot
+            #expect(h.checkRuns(sha: sha2)["previewd/allocate"] == nil)  // later steps wait for their real status
+            h.provider.state.withLock { $0.blockedSHAs = [] }
+            try await h.waitUntil("both go live") { try await h.statuses(second.id).last == .succeeded }
+            try await h.settle()
+            let detect = try #require(h.checkRuns(sha: sha2)["previewd/detect"])
+            #expect(detect.count == 1)
+            #expect(detect.first?.status == "completed" && detect.first?.conclusion == "success")
+        }
+    }
+
     @Test("two pushes delivered at once: the older run never boots")
     func simultaneousPushes() async throws {
         try await EngineHarness.with(startWorker: false) { h in
