@@ -278,10 +278,10 @@ struct Defaults: Equatable {
     var httpConnectionTimeoutSeconds = 30
     var httpThreads = 16
     var httpMaxConnections = 512
-    var databaseMaxConnections = 10
+    var databaseMaxConnections = 24
     var jobsLeaseSeconds = 60
     var jobsWorkers = 4
-    var jobsQuickWorkers = 4
+    var jobsQuickWorkers = 16
     var intakeMaxPayloadBytes = 26_214_400
     var recoveryIntervalSeconds = 600
     var previewTTLSeconds = 86_400

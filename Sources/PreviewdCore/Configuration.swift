@@ -84,7 +84,7 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
         /// (`PREVIEWD_QUICK_WORKERS`), in slots of their own so they never wait behind a step.
         public var quickWorkers: Int
 
-        public init(leaseSeconds: Int, workers: Int, quickWorkers: Int = 4) {
+        public init(leaseSeconds: Int, workers: Int, quickWorkers: Int = 16) {
             self.leaseSeconds = leaseSeconds
             self.workers = workers
             self.quickWorkers = quickWorkers

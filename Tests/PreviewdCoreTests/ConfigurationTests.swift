@@ -46,7 +46,7 @@ struct ConfigurationTests {
         #expect(config.allowLocalClone == false)
         #expect(config.adminToken == nil)
         #expect(config.database.url == nil)
-        #expect(config.database.maxConnections == 10)
+        #expect(config.database.maxConnections == 24)
         #expect(config.github.appID == nil)
         #expect(config.github.privateKey == nil)
         #expect(config.github.webhookSecrets.isEmpty)
@@ -59,7 +59,7 @@ struct ConfigurationTests {
         #expect(config.http == .init(maxBodyBytes: 26_214_400, connectionTimeoutSeconds: 30, threads: 16, maxConnections: 512))
         #expect(config.jobs.leaseSeconds == 60)
         #expect(config.jobs.workers == 4)
-        #expect(config.jobs.quickWorkers == 4)
+        #expect(config.jobs.quickWorkers == 16)
         #expect(config.intake.maxPayloadBytes == 26_214_400)
     }
 
