@@ -24,12 +24,77 @@ enum ProcessTable {
     static var hasProcFileSystem: Bool { FileManager.default.fileExists(atPath: "/proc/self/stat") }
 
     /// The live processes whose environment names `sessionID`.
+    ///
+    /// Reads each process's environment first (a byte search, no allocation per variable) and its `stat` only
+    /// for the few that match: this runs at every boot and in teardown's wait loop, over every process of the machine.
     static func processes(of sessionID: UUID) -> [Entry] {
-        let needle = Data("\(marker)=\(sessionID.uuidString)".utf8)
-        return liveProcesses().filter { entry in
-            guard let environment = FileManager.default.contents(atPath: "/proc/\(entry.pid)/environ") else { return false }
-            return environment.split(separator: 0).contains { Data($0) == needle }
+        let needle = Array("\(marker)=\(sessionID.uuidString)".utf8)
+        let me = getpid()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        return processIDs().compactMap { pid -> Entry? in
+            guard pid != me, let length = read("/proc/\(pid)/environ", into: &buffer),
+                  containsVariable(needle, in: buffer, length: length) else { return nil }
+            return liveEntry(pid)
         }
+    }
+
+    /// Whether the NUL-separated `environment` (its first `length` bytes) has `needle` as one whole entry.
+    static func containsVariable(_ needle: [UInt8], in environment: [UInt8], length: Int) -> Bool {
+        guard !needle.isEmpty else { return false }
+        return environment.withUnsafeBufferPointer { haystack in
+            needle.withUnsafeBufferPointer { wanted in
+                var start = 0
+                while start < length {
+                    var end = start
+                    while end < length && haystack[end] != 0 { end += 1 }
+                    if end - start == wanted.count && memcmp(haystack.baseAddress! + start, wanted.baseAddress!, wanted.count) == 0 {
+                        return true
+                    }
+                    start = end + 1
+                }
+                return false
+            }
+        }
+    }
+
+    /// Reads up to the buffer's size of a (small) /proc file; nil when it cannot be read.
+    private static func read(_ path: String, into buffer: inout [UInt8]) -> Int? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var total = 0
+        while total < buffer.count {
+            let count = buffer.withUnsafeMutableBytes { raw in Glibc.read(descriptor, raw.baseAddress! + total, raw.count - total) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            total += count
+        }
+        return total
+    }
+
+    /// The numeric entries of `/proc`.
+    private static func processIDs() -> [pid_t] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        var pids: [pid_t] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if let pid = pid_t(name), pid > 0 { pids.append(pid) }
+        }
+        return pids
+    }
+
+    /// `pid` with its process group, unless it is gone or a zombie.
+    private static func liveEntry(_ pid: pid_t) -> Entry? {
+        guard let stat = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return nil }
+        // Fields after the parenthesised command name (which may itself contain spaces and parentheses).
+        let text = String(decoding: stat, as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 2, fields[0] != "Z", fields[0] != "X", let group = pid_t(fields[2]) else { return nil }
+        return Entry(pid: pid, processGroup: group)
     }
 
     /// The live processes whose working directory is `directory` or below it.
@@ -50,16 +115,6 @@ enum ProcessTable {
     /// Every process other than previewd itself that is not a zombie, with its process group.
     static func liveProcesses() -> [Entry] {
         let me = getpid()
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        return names.compactMap { name -> Entry? in
-            guard let pid = pid_t(name), pid != me,
-                  let stat = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return nil }
-            // Fields after the parenthesised command name (which may itself contain spaces and parentheses).
-            let text = String(decoding: stat, as: UTF8.self)
-            guard let close = text.lastIndex(of: ")") else { return nil }
-            let fields = text[text.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, fields[0] != "Z", fields[0] != "X", let group = pid_t(fields[2]) else { return nil }
-            return Entry(pid: pid, processGroup: group)
-        }
+        return processIDs().compactMap { $0 == me ? nil : liveEntry($0) }
     }
 }
