@@ -3,13 +3,21 @@ import Foundation
 /// A connection outside the pool with its own thread, for a hot path that should not hop through Swift
 /// tasks: work is handed to the thread with a callback, runs there, and reports back from there.
 ///
-/// Made by ``PostgresClient/dedicatedConnection()``; it opens lazily, reconnects after a failure on its
-/// next use, and closes with the client.
+/// Made by ``PostgresClient/dedicatedConnection(statementTimeout:)``; it opens lazily, reconnects after a failure on
+/// its next use, and closes with the client or when the last reference to it goes.
 public final class DedicatedConnection: Sendable {
     private let worker: ConnectionWorker
+    private let onRelease: @Sendable (ConnectionWorker) -> Void
 
-    init(worker: ConnectionWorker) {
+    init(worker: ConnectionWorker, onRelease: @escaping @Sendable (ConnectionWorker) -> Void) {
         self.worker = worker
+        self.onRelease = onRelease
+    }
+
+    /// Nobody can submit work any more: the thread ends after what is queued, and the connection closes.
+    deinit {
+        worker.stop()
+        onRelease(worker)
     }
 
     /// Runs `body` on the connection's thread, after work submitted earlier. A transaction `body`

@@ -135,7 +135,9 @@ public final class PostgresClient: Sendable {
             if state.closed { worker.stop() } else { state.dedicated.append(worker) }
             return worker
         }
-        return DedicatedConnection(worker: worker)
+        return DedicatedConnection(worker: worker) { [weak self] released in
+            self?.state.withLock { $0.dedicated.removeAll { $0 === released } }
+        }
     }
 
     /// Closes the pool: waiting callers get ``PostgresError/poolClosed``, idle connections close

@@ -106,6 +106,44 @@ struct PostgresClientTests {
         }
     }
 
+    @Test("a dedicated connection runs work on its thread or the caller's, and closes when released")
+    func dedicatedConnection() async throws {
+        try await TestDatabase.withFreshDatabase { client, _ in
+            func backends() async throws -> Int {
+                let rows = try await client.query("""
+                    SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                    """)
+                return try rows[0].decode("n", as: Int.self)
+            }
+            let before = try await backends()
+            var dedicated: DedicatedConnection? = client.dedicatedConnection(statementTimeout: .milliseconds(300))
+            let onItsThread: Int = await withCheckedContinuation { continuation in
+                dedicated!.submit { session in
+                    let value = (try? session?.query("SELECT 41 + 1 AS v")[0].decode("v", as: Int.self)) ?? nil
+                    continuation.resume(returning: value ?? -1)
+                }
+            }
+            #expect(onItsThread == 42)
+            let timedOut = dedicated!.runHere { session -> Bool in
+                do {
+                    _ = try session?.query("SELECT pg_sleep(2)")
+                    return false
+                } catch {
+                    return "\(error)".contains("statement timeout")
+                }
+            }
+            #expect(timedOut)
+            #expect(try await backends() == before + 1)
+            dedicated = nil
+            var closed = false
+            for _ in 0..<100 where !closed {
+                closed = try await backends() == before
+                if !closed { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(closed)
+        }
+    }
+
     @Test("timestamptz text from the server decodes to the right instant")
     func serverTimestamps() async throws {
         try await TestDatabase.withFreshDatabase { client, _ in

@@ -112,6 +112,8 @@ final class EngineHarness: Sendable {
     let backoffs = DurationRecorder()
     private let workerTask = Mutex<Task<Void, Never>?>(nil)
     private let deliveryCounter = Atomic<Int>(0)
+    /// One store for the harness, as previewd has one: each store keeps intake connections of its own.
+    private let deliveryStore: DeliveryStore
 
     static func configuration(mode: SessionMode = .auto, timeouts: [StepName: Int] = SessionEngine.Configuration.defaultTimeouts) -> SessionEngine.Configuration {
         SessionEngine.Configuration(
@@ -128,6 +130,7 @@ final class EngineHarness: Sendable {
         detector: any PlanDetector = TestDetector()
     ) throws {
         self.client = client
+        deliveryStore = DeliveryStore(client: client)
         let fake = try FakeGitHub(appID: appID, publicKey: appKey.publicKey)
         fake.addInstallation(installationID)
         fake.addRepository(repo, installationID: installationID)
@@ -204,7 +207,7 @@ final class EngineHarness: Sendable {
     func deliver(_ event: String, _ payload: [String: Any], id: String? = nil) async throws -> String {
         let deliveryID = id ?? "delivery-\(deliveryCounter.add(1, ordering: .relaxed).newValue)"
         let data = try JSONSerialization.data(withJSONObject: payload)
-        _ = try await DeliveryStore(client: client).store(
+        _ = try await deliveryStore.store(
             IncomingDelivery(deliveryID: deliveryID, event: event, installationID: installationID, repositoryFullName: repo.fullName, payload: data),
             disposition: .process)
         return deliveryID
