@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "Metrics"),
         .target(name: "PreviewModel"),
         .target(name: "Detection", dependencies: ["PreviewModel", "YAML"]),
-        .target(name: "LocalProvider", dependencies: ["PreviewModel", "PreviewdLogging", "HTTPTypes", "HTTPClient"]),
+        .target(name: "TaskDeadlines"),
+        .target(name: "LocalProvider", dependencies: ["PreviewModel", "PreviewdLogging", "HTTPTypes", "HTTPClient", "TaskDeadlines"]),
         .target(name: "FlyProvider", dependencies: ["PreviewModel", "HTTPTypes", "PreviewdLogging"]),
         .target(
             name: "PreviewSteps",
@@ -55,7 +56,7 @@ let package = Package(
         .target(name: "Recovery", dependencies: ["GitHubAPI", "Postgres", "Jobs", "PreviewdLogging", "Metrics", "PreviewdCore"]),
         .target(
             name: "SessionEngine",
-            dependencies: ["PreviewModel", "Postgres", "Jobs", "Intake", "GitHubAPI", "GitHubWebhooks", "PreviewdLogging"]
+            dependencies: ["PreviewModel", "Postgres", "Jobs", "Intake", "GitHubAPI", "GitHubWebhooks", "PreviewdLogging", "TaskDeadlines"]
         ),
         .target(
             name: "Dashboard",
@@ -70,7 +71,7 @@ let package = Package(
                 "PreviewdCore", "Postgres", "HTTPServer", "HTTPClient", "HTTPTypes",
                 "PreviewdCrypto", "PreviewdLogging", "GitHubWebhooks", "Metrics", "Jobs", "Intake", "GitHubAPI",
                 "SessionEngine", "PreviewModel", "Dashboard",
-                "Recovery", "PreviewSteps", "LocalProvider", "FlyProvider",
+                "Recovery", "PreviewSteps", "LocalProvider", "FlyProvider", "TaskDeadlines",
             ]
         ),
         .executableTarget(name: "previewd", dependencies: ["PreviewdApp"]),

@@ -1,6 +1,6 @@
 import Foundation
 import PreviewModel
-import Synchronization
+import TaskDeadlines
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -232,7 +232,7 @@ extension LocalProvider {
         // Whether it ended, timed out or we were cancelled: nothing of the group may outlive the command.
         kill(-child.pid, SIGKILL)
         // Woken when the output ends, not polled: every git command of a boot goes through here.
-        let drained = await Self.finishes(reader, within: .seconds(5))
+        let drained = await reader.finishes(within: .seconds(5))
         if !drained, let marker = environment[ProcessTable.marker], let sessionID = UUID(uuidString: marker) {
             // A process that left the group (a daemon) still holds the output pipe: it belongs to this
             // command, since the app is never running while install, build or git run.
@@ -295,23 +295,6 @@ extension LocalProvider {
     static func healthPollInterval(poll: Int, elapsed: Duration) -> Duration {
         if elapsed >= .seconds(5) { return .milliseconds(200) }
         return .milliseconds(min(50, 20 << min(poll, 2)))
-    }
-
-    /// Waits until `task` ends, up to `limit`; whether it ended. Returns at the limit even if the task never ends.
-    static func finishes<T: Sendable>(_ task: Task<T, Never>, within limit: Duration) async -> Bool {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let once = FirstAnswer(continuation)
-            // Unstructured tasks: waiting for one that never ends must not keep the caller waiting.
-            let timer = Task {
-                try? await Task.sleep(for: limit)
-                once.resume(false)
-            }
-            Task {
-                _ = await task.value
-                timer.cancel()
-                once.resume(true)
-            }
-        }
     }
 
     // MARK: - Small helpers
@@ -393,21 +376,5 @@ struct LogTailer {
             partial = Data(partial.dropFirst(ChildProcess.maxLineBytes))
         }
         return lines
-    }
-}
-
-/// Resumes a continuation with the first answer given; later ones are dropped.
-private final class FirstAnswer: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
-
-    init(_ continuation: CheckedContinuation<Bool, Never>) {
-        self.continuation = Mutex(continuation)
-    }
-
-    func resume(_ value: Bool) {
-        continuation.withLock { pending in
-            pending?.resume(returning: value)
-            pending = nil
-        }
     }
 }

@@ -14,6 +14,7 @@ import PreviewModel
 import PreviewdLogging
 import SessionEngine
 import Synchronization
+import TaskDeadlines
 
 /// previewd's composition root: wires configuration, database, intake, workers and the HTTP server.
 public final class Application: Sendable {
@@ -146,7 +147,7 @@ public final class Application: Sendable {
         state.reconcileTask?.cancel()
         // Cancelled steps hand their jobs back once their bodies have stopped (their commands killed); one that
         // cannot stop in time is left to its lease, so a stuck step never keeps previewd from exiting.
-        if !(await Self.finishes(state.workerTask, within: Self.workerStopDeadline)) {
+        if !(await state.workerTask.finishes(within: Self.workerStopDeadline)) {
             logger.warning("job workers did not stop in time; their jobs run again once their leases expire",
                            ["deadline_s": "\(Self.workerStopDeadline.components.seconds)"])
         }
@@ -163,20 +164,6 @@ public final class Application: Sendable {
 
     /// How long shutdown waits for job workers to hand their jobs back.
     static let workerStopDeadline = Duration.seconds(40)
-
-    /// Waits for `task` to finish, up to `limit`, even when the caller is cancelled.
-    static func finishes(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let once = ResumeOnce(continuation)
-            // Unstructured tasks do not inherit the caller's cancellation, so the wait really waits.
-            let timer = Task { try? await Task.sleep(for: limit); once.resume(false) }
-            Task {
-                await task.value
-                timer.cancel()
-                once.resume(true)
-            }
-        }
-    }
 
     /// Creates the data directory. Private (0700), except that as root it is 0711 so the `postgres`
     /// user can reach the embedded cluster inside it; every file in it stays 0600 or owned by postgres.
@@ -274,21 +261,5 @@ public final class Application: Sendable {
             maxLivePreviewsPerRepository: configuration.previews.maxLivePerRepository)
         let executor = try injectedStepExecutor ?? makeStepExecutor(github: github)
         return SessionEngine(client: client, github: github, executor: executor, configuration: engineConfiguration, logger: logger)
-    }
-}
-
-/// Resumes a continuation with the first answer given; later ones are dropped.
-private final class ResumeOnce: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
-
-    init(_ continuation: CheckedContinuation<Bool, Never>) {
-        self.continuation = Mutex(continuation)
-    }
-
-    func resume(_ value: Bool) {
-        continuation.withLock { pending in
-            pending?.resume(returning: value)
-            pending = nil
-        }
     }
 }

@@ -3,7 +3,7 @@ import Jobs
 import Postgres
 import PreviewModel
 import PreviewdLogging
-import Synchronization
+import TaskDeadlines
 
 /// Writes a step's log lines to `step_logs`, where the dashboard and the check run's text read them.
 struct DatabaseStepLogger: StepLogger {
@@ -187,7 +187,7 @@ struct StepRunner: Sendable {
         continuation.finish()
         // A cancelled body may still be stopping its processes. Until it has, the step is not free for the
         // session's next job (a newer boot in the same work directory) nor for a shutdown to exit.
-        if !(await Self.finishes(tasks[0], within: Self.bodyStopGrace)) {
+        if !(await tasks[0].finishes(within: Self.bodyStopGrace)) {
             logger.warning("a cancelled step body is still running", ["step.id": "\(started.step.id)"])
         }
         return result
@@ -195,20 +195,6 @@ struct StepRunner: Sendable {
 
     /// How long a cancelled body gets to stop before its job ends anyway.
     static let bodyStopGrace = Duration.seconds(30)
-
-    /// Waits for `task` to finish, up to `limit`, even when the caller is cancelled (shutdown).
-    static func finishes(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let once = ResumeOnce(continuation)
-            // Unstructured tasks: they do not inherit the caller's cancellation, so the wait really waits.
-            let timer = Task { try? await Task.sleep(for: limit); once.resume(false) }
-            Task {
-                await task.value
-                timer.cancel()
-                once.resume(true)
-            }
-        }
-    }
 
     /// The body with transient errors retried after a doubling backoff; `nil` when cancelled.
     private func runBody(_ started: Started, log: DatabaseStepLogger) async -> BodyResult? {
@@ -268,21 +254,5 @@ extension Duration {
     var timeInterval: TimeInterval {
         let (seconds, attoseconds) = components
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
-    }
-}
-
-/// Resumes a continuation with the first answer given; later ones are dropped.
-private final class ResumeOnce: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
-
-    init(_ continuation: CheckedContinuation<Bool, Never>) {
-        self.continuation = Mutex(continuation)
-    }
-
-    func resume(_ value: Bool) {
-        continuation.withLock { pending in
-            pending?.resume(returning: value)
-            pending = nil
-        }
     }
 }
