@@ -30,15 +30,6 @@ public struct JSONSyntaxCheck: Sendable {
         self.requireObject = requireObject
     }
 
-    /// Checks `bytes`; throws the first syntax error.
-    public func validate(_ bytes: some Collection<UInt8>) throws(JSONSyntaxError) {
-        let array = ContiguousArray(bytes)
-        try array.withUnsafeBufferPointer { (buffer) throws(JSONSyntaxError) in
-            var scanner = Scanner(bytes: buffer, maximumDepth: maximumDepth)
-            try scanner.run(requireObject: requireObject)
-        }
-    }
-
     /// Checks a webhook body and, in the same pass, reads its envelope (`action`, `ref`, `installation.id`,
     /// `repository.full_name`, `sender.login`), so the intake never decodes the body a second time.
     ///
@@ -46,7 +37,7 @@ public struct JSONSyntaxCheck: Sendable {
     /// reads it.
     public func validateReadingEnvelope(_ body: Data) throws(JSONSyntaxError) -> WebhookEnvelope {
         let outcome = body.withUnsafeBytes { raw -> Result<WebhookEnvelope, JSONSyntaxError> in
-            var scanner = Scanner(bytes: raw.bindMemory(to: UInt8.self), maximumDepth: maximumDepth, capturesEnvelope: true)
+            var scanner = Scanner(bytes: raw.bindMemory(to: UInt8.self), maximumDepth: maximumDepth)
             do throws(JSONSyntaxError) {
                 try scanner.run(requireObject: requireObject)
                 return .success(scanner.envelope)
@@ -88,7 +79,6 @@ private enum EnvelopeMember {
 private struct Scanner {
     let bytes: UnsafeBufferPointer<UInt8>
     let maximumDepth: Int
-    let capturesEnvelope: Bool
     var index = 0
     /// Arrays and objects currently open.
     var depth = 0
@@ -96,10 +86,9 @@ private struct Scanner {
     var member = EnvelopeMember.none
     var envelope = WebhookEnvelope()
 
-    init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int, capturesEnvelope: Bool = false) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
         self.bytes = bytes
         self.maximumDepth = maximumDepth
-        self.capturesEnvelope = capturesEnvelope
     }
 
     mutating func run(requireObject: Bool) throws(JSONSyntaxError) {
@@ -142,8 +131,7 @@ private struct Scanner {
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") { index += 1; depth -= 1; return }
         // Envelope members live in the top-level object, in its installation/repository/sender/pull_request
         // objects, and in pull_request.head.
-        let watched = capturesEnvelope
-            && (depth == 1 || (depth == 2 && container != .none) || (depth == 3 && container == .pullRequestHead))
+        let watched = depth == 1 || (depth == 2 && container != .none) || (depth == 3 && container == .pullRequestHead)
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {

@@ -56,13 +56,6 @@ public struct WebhookIntake: Sendable {
         metrics.describe(MetricName.latency, type: .histogram, help: "Time from receiving a webhook body to answering it, in seconds.")
     }
 
-    /// Handles one request to the webhook endpoint.
-    public func handle(_ request: HTTPRequest) async -> HTTPResponse {
-        await withCheckedContinuation { continuation in
-            handle(request) { continuation.resume(returning: $0) }
-        }
-    }
-
     /// Handles one request without a Swift task: checks run on the calling thread, and `respond` is
     /// called there (rejections, and deliveries written on this thread) or on the delivery store's writer
     /// thread once the delivery is committed.
