@@ -41,6 +41,17 @@ public enum DeliveryDisposition: Sendable, Equatable {
     case ignored(reason: String)
 }
 
+extension DeliveryDisposition {
+    /// The delivery row's `status` and `status_reason`.
+    var storedStatus: (status: String, reason: String?) {
+        switch self {
+        case .process: ("received", nil)
+        case .processed(let reason): ("processed", reason)
+        case .ignored(let reason): ("ignored", reason)
+        }
+    }
+}
+
 /// Whether the delivery was new.
 public enum DeliveryStoreOutcome: Sendable, Equatable {
     case stored
@@ -230,11 +241,7 @@ public final class DeliveryStore: Sendable {
         binds.reserveCapacity(batch.count * 10)
         for (index, pending) in batch.enumerated() {
             let delivery = pending.delivery
-            let (status, reason): (String, String?) = switch pending.disposition {
-            case .process: ("received", nil)
-            case .processed(let reason): ("processed", reason)
-            case .ignored(let reason): ("ignored", reason)
-            }
+            let (status, reason) = pending.disposition.storedStatus
             let base = binds.count
             binds += [
                 delivery.deliveryID, delivery.event, delivery.action, delivery.installationID, delivery.repositoryFullName,
@@ -274,11 +281,7 @@ public final class DeliveryStore: Sendable {
     /// The same for one delivery, the common case at low load: no input list to sort or search.
     private static func statement(for pending: Pending) -> PostgresQuery {
         let delivery = pending.delivery
-        let (status, reason): (String, String?) = switch pending.disposition {
-        case .process: ("received", nil)
-        case .processed(let reason): ("processed", reason)
-        case .ignored(let reason): ("ignored", reason)
-        }
+        let (status, reason) = pending.disposition.storedStatus
         return PostgresQuery(unsafeSQL: singleDeliverySQL, binds: [
             delivery.deliveryID, delivery.event, delivery.action, delivery.installationID, delivery.repositoryFullName,
             delivery.senderLogin, delivery.payload, status, reason, serialKey(for: delivery),
