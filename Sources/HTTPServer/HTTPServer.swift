@@ -114,12 +114,19 @@ public final class HTTPServer: Sendable {
         core.logger.info("HTTP server listening", ["http.host": configuration.host, "http.port": String(port)])
     }
 
-    /// Stops gracefully: refuses new connections at once, lets requests in progress finish for up to
-    /// `deadline`, then closes everything. Streaming responses end immediately (with an error, so the client
-    /// can tell the stream was cut). Safe to call more than once.
-    public func shutdown(deadline: Duration) async {
+    /// Stops gracefully: refuses new connections, lets requests in progress finish for up to `deadline`, then
+    /// closes everything. Streaming responses end immediately (with an error, so the client can tell the stream
+    /// was cut). Safe to call more than once.
+    ///
+    /// - Parameter acceptingFor: how long connections are still accepted first. A client whose connection the
+    ///   kernel has taken but the server not yet read would otherwise be cut off without an answer; during this
+    ///   moment it is read and answered (the caller makes its handlers answer 503 by then).
+    public func shutdown(deadline: Duration, acceptingFor grace: Duration = .zero) async {
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: deadline)
+        if grace > .zero, listener.withLock({ $0.daemon != 0 && !$0.stopped }) {
+            try? await Task.sleep(for: min(grace, deadline))
+        }
         let listenSocket: Int32? = listener.withLock { state in
             guard state.daemon != 0, let daemon = OpaquePointer(bitPattern: state.daemon), !state.stopped else { return nil }
             state.stopped = true

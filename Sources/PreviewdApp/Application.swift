@@ -140,7 +140,8 @@ public final class Application: Sendable {
         guard let state = running.withLock({ state -> Running? in defer { state = nil }; return state }) else { return }
         accepting.store(false, ordering: .relaxed)
         logger.info("shutting down", ["deadline_s": "\(deadline.components.seconds)"])
-        await state.server.shutdown(deadline: deadline)
+        // Webhooks get 503 from now on; connections that already reached the kernel are still read and answered.
+        await state.server.shutdown(deadline: deadline, acceptingFor: Self.lastAnswersGrace)
         state.workerTask.cancel()
         state.redeliveryTask?.cancel()
         state.cleanupTask?.cancel()
@@ -161,6 +162,9 @@ public final class Application: Sendable {
         }
         logger.info("previewd stopped")
     }
+
+    /// How long the listener stays open after SIGTERM so connections already on their way get their 503.
+    static let lastAnswersGrace = Duration.milliseconds(250)
 
     /// How long shutdown waits for job workers to hand their jobs back.
     static let workerStopDeadline = Duration.seconds(40)

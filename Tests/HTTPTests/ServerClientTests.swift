@@ -200,6 +200,34 @@ struct ServerClientTests {
         }
     }
 
+    @Test func aConnectionTheServerHasNotReadYetWhenShutdownBeginsIsStillAnswered() async throws {
+        var router = Router()
+        // Holds the server's only thread for a moment, so the next connection waits in the kernel, unread.
+        router.addImmediate(.post, "/busy") { _, responder in
+            usleep(150_000)
+            responder.respond(.text(200, "done\n"))
+        }
+        router.addImmediate(.post, "/hook") { _, responder in responder.respond(.text(503, "shutting down\n")) }
+        let server = HTTPServer(
+            configuration: .init(host: "127.0.0.1", port: 0, workerThreads: 1), router: router, logger: .init(sink: .discard))
+        try server.start()
+        let port = try #require(server.boundPort)
+        let busy = try #require(RawConnection(port: port))
+        busy.send("POST /busy HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(30))
+        // Headers and half the body reach the kernel while the server's thread is busy; then shutdown begins.
+        let late = try #require(RawConnection(port: port))
+        late.send("POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n12345")
+        let shutdown = Task { await server.shutdown(deadline: .seconds(5), acceptingFor: .milliseconds(250)) }
+        try await Task.sleep(for: .milliseconds(400))
+        late.send("67890")
+        let answer = await late.receive(until: "shutting down")
+        #expect(answer.hasPrefix("HTTP/1.1 503"))
+        #expect(await busy.receive(until: "done").hasPrefix("HTTP/1.1 200"))
+        await shutdown.value
+        #expect(RawConnection(port: port) == nil)
+    }
+
     @Test func slowClientIsDisconnectedAfterTheConnectionTimeout() async throws {
         try await withServer(Self.echoRouter(Recorder()), configure: { $0.connectionTimeout = .seconds(1) }) { server, _ in
             let connection = try #require(RawConnection(port: server.boundPort!, receiveTimeoutSeconds: 15))
