@@ -14,10 +14,12 @@ public struct Job: Sendable, Equatable {
     public let dedupeKey: String?
     /// The worker holding the lease.
     public let leaseOwner: String
+    /// The job's place in line: runnable jobs are claimed oldest `runAt` first.
+    public let runAt: Date?
 
     public init(
         id: Int64, kind: String, payload: Data, attempts: Int, maxAttempts: Int, serialKey: String?, dedupeKey: String?,
-        leaseOwner: String
+        leaseOwner: String, runAt: Date? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -27,6 +29,7 @@ public struct Job: Sendable, Equatable {
         self.serialKey = serialKey
         self.dedupeKey = dedupeKey
         self.leaseOwner = leaseOwner
+        self.runAt = runAt
     }
 
     /// Decodes the payload as `T`.
@@ -58,6 +61,18 @@ public struct JobQueue: Sendable {
     /// The `NOTIFY` channel that wakes workers when a job is enqueued.
     public static let channel = "previewd_jobs"
 
+    /// The place in line of the job whose handler is running: a job it enqueues to run now takes this place
+    /// instead of the back of the line. Work caused by one push (its session's steps, its check runs) thus goes
+    /// ahead of work caused by later pushes, so under load each preview is finished in turn instead of every
+    /// preview advancing a step at a time and all of them finishing late. ``JobWorker`` sets it.
+    @TaskLocal public static var inheritedRunAt: Date?
+
+    /// When a job enqueued now with `runAt` should run: `runAt` itself when given, else the place in line of the
+    /// job that enqueues it, else now (`nil`).
+    public static func effectiveRunAt(_ runAt: Date?) -> Date? {
+        runAt ?? inheritedRunAt
+    }
+
     public let client: PostgresClient
 
     public init(client: PostgresClient) {
@@ -78,7 +93,8 @@ public struct JobQueue: Sendable {
     ) async throws -> Int64? {
         let rows = try await connection.query("""
             INSERT INTO jobs (kind, payload, dedupe_key, serial_key, run_at, max_attempts)
-            VALUES (\(kind), \(PostgresJSON(data: payload)), \(dedupeKey), \(serialKey), coalesce(\(runAt), now()), \(maxAttempts))
+            VALUES (\(kind), \(PostgresJSON(data: payload)), \(dedupeKey), \(serialKey), coalesce(\(effectiveRunAt(runAt)), now()),
+                    \(maxAttempts))
             ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
             RETURNING id
             """)
@@ -158,7 +174,7 @@ public struct JobQueue: Sendable {
                  (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed_claim
             WHERE jobs.id = candidate.id
             RETURNING jobs.id, jobs.kind, jobs.payload::text AS payload, jobs.attempts, jobs.max_attempts,
-                      jobs.serial_key, jobs.dedupe_key, jobs.lease_owner
+                      jobs.serial_key, jobs.dedupe_key, jobs.lease_owner, jobs.run_at
             """
     }
 
@@ -228,7 +244,8 @@ extension Job {
             maxAttempts: try row.decode("max_attempts", as: Int.self),
             serialKey: try row.decode("serial_key", as: String?.self),
             dedupeKey: try row.decode("dedupe_key", as: String?.self),
-            leaseOwner: try row.decode("lease_owner", as: String.self)
+            leaseOwner: try row.decode("lease_owner", as: String.self),
+            runAt: try row.decode("run_at", as: Date?.self)
         )
     }
 }

@@ -176,7 +176,11 @@ public final class JobWorker: Sendable {
         let lease = configuration.lease
         let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
             group.addTask {
-                do { try await handler(job); return .success(()) } catch { return .failure(error) }
+                do {
+                    // What the handler enqueues to run now keeps this job's place in line (see JobQueue.inheritedRunAt).
+                    try await JobQueue.$inheritedRunAt.withValue(job.runAt) { try await handler(job) }
+                    return .success(())
+                } catch { return .failure(error) }
             }
             group.addTask { [queue] in
                 // Heartbeat at a third of the lease; a lost lease cancels the handler.

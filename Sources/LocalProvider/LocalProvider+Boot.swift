@@ -236,7 +236,7 @@ extension LocalProvider {
         if !drained, let marker = environment[ProcessTable.marker], let sessionID = UUID(uuidString: marker) {
             // A process that left the group (a daemon) still holds the output pipe: it belongs to this
             // command, since the app is never running while install, build or git run.
-            for entry in ProcessTable.processes(of: sessionID) { kill(entry.pid, SIGKILL) }
+            for entry in await SharedProcessScan.shared.processes(of: sessionID) { kill(entry.pid, SIGKILL) }
         }
         let tail = await reader.value
         try Task.checkCancellation()

@@ -250,6 +250,8 @@ public final class LocalProvider: PreviewProvider {
     func isAppAlive(_ record: PreviewRecord) -> Bool {
         guard let pgid = record.pgid, ProcessTable.groupExists(pgid) else { return false }
         guard ProcessTable.hasProcFileSystem else { return true }
+        // The app was started as its group's leader: while the leader lives, its own entry answers.
+        if ProcessTable.isMarked(pgid, as: record.sessionID) { return true }
         return ProcessTable.processes(of: record.sessionID).contains { $0.processGroup == pgid }
     }
 
@@ -279,13 +281,13 @@ public final class LocalProvider: PreviewProvider {
         var groups: Set<pid_t> = []
         if let record, isAppAlive(record), let pgid = record.pgid { groups.insert(pgid) }
         if let child = apps.withLock({ $0[directory.sessionID] }), child.exitStatus == nil { groups.insert(child.pid) }
-        func remaining() -> (groups: Set<pid_t>, pids: [pid_t]) {
-            let marked = ProcessTable.processes(of: directory.sessionID)
+        func remaining() async -> (groups: Set<pid_t>, pids: [pid_t]) {
+            let marked = await SharedProcessScan.shared.processes(of: directory.sessionID)
             let own = getpgrp()
             let all = groups.filter(ProcessTable.groupExists).union(marked.map(\.processGroup)).filter { $0 > 1 && $0 != own }
             return (all, marked.map(\.pid))
         }
-        var left = remaining()
+        var left = await remaining()
         guard !left.groups.isEmpty || !left.pids.isEmpty else { return }
         await log.log("Stopping the preview's processes (process groups \(left.groups.sorted().map(String.init).joined(separator: ", "))).", stream: .system)
         for signal in [SIGTERM, SIGKILL] {
@@ -294,13 +296,13 @@ public final class LocalProvider: PreviewProvider {
             for pid in left.pids { kill(pid, signal) }
             let deadline = ContinuousClock.now + (signal == SIGTERM ? .seconds(10) : .seconds(5))
             while ContinuousClock.now < deadline {
-                left = remaining()
+                left = await remaining()
                 if left.groups.isEmpty && left.pids.isEmpty { return }
                 // A cancelled step (superseded, or previewd stopping) does not wait politely.
                 if signal == SIGTERM && Task.isCancelled { break }
                 await Self.pause(.milliseconds(100))
             }
-            left = remaining()
+            left = await remaining()
             if left.groups.isEmpty && left.pids.isEmpty { return }
             if signal == SIGTERM {
                 await log.log("Processes still running after 10 s; sending SIGKILL.", stream: .system)

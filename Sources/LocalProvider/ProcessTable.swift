@@ -26,33 +26,50 @@ enum ProcessTable {
     /// The live processes whose environment names `sessionID`.
     ///
     /// Reads each process's environment first (a byte search, no allocation per variable) and its `stat` only
-    /// for the few that match: this runs at every boot and in teardown's wait loop, over every process of the machine.
+    /// for the few that carry the marker. Callers that may run many at once (boots, teardowns) use ``SharedProcessScan``.
     static func processes(of sessionID: UUID) -> [Entry] {
-        let needle = Array("\(marker)=\(sessionID.uuidString)".utf8)
-        let me = getpid()
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        return processIDs().compactMap { pid -> Entry? in
-            guard pid != me, let length = read("/proc/\(pid)/environ", into: &buffer),
-                  containsVariable(needle, in: buffer, length: length) else { return nil }
-            return liveEntry(pid)
-        }
+        markedProcesses()[sessionID] ?? []
     }
 
-    /// Whether the NUL-separated `environment` (its first `length` bytes) has `needle` as one whole entry.
-    static func containsVariable(_ needle: [UInt8], in environment: [UInt8], length: Int) -> Bool {
-        guard !needle.isEmpty else { return false }
-        return environment.withUnsafeBufferPointer { haystack in
-            needle.withUnsafeBufferPointer { wanted in
+    /// Every live process carrying the marker, by the preview it names: one pass over `/proc`.
+    static func markedProcesses() -> [UUID: [Entry]] {
+        let prefix = Array("\(marker)=".utf8)
+        let me = getpid()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var found: [UUID: [Entry]] = [:]
+        for pid in processIDs() where pid != me {
+            guard let length = read("/proc/\(pid)/environ", into: &buffer),
+                  let value = variableValue(prefix, in: buffer, length: length),
+                  let sessionID = UUID(uuidString: value), let entry = liveEntry(pid) else { continue }
+            found[sessionID, default: []].append(entry)
+        }
+        return found
+    }
+
+    /// Whether process `pid` is alive and carries the marker of `sessionID`: an answer from two small reads, for
+    /// an app's process-group leader, without a scan of every process.
+    static func isMarked(_ pid: pid_t, as sessionID: UUID) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        guard pid > 0, let length = read("/proc/\(pid)/environ", into: &buffer),
+              variableValue(Array("\(marker)=".utf8), in: buffer, length: length) == sessionID.uuidString else { return false }
+        return liveEntry(pid) != nil
+    }
+
+    /// The value of the NUL-separated `environment`'s entry that starts with `prefix` (`NAME=`), if any.
+    static func variableValue(_ prefix: [UInt8], in environment: [UInt8], length: Int) -> String? {
+        guard !prefix.isEmpty else { return nil }
+        return environment.withUnsafeBufferPointer { haystack -> String? in
+            prefix.withUnsafeBufferPointer { wanted -> String? in
                 var start = 0
                 while start < length {
                     var end = start
                     while end < length && haystack[end] != 0 { end += 1 }
-                    if end - start == wanted.count && memcmp(haystack.baseAddress! + start, wanted.baseAddress!, wanted.count) == 0 {
-                        return true
+                    if end - start >= wanted.count && memcmp(haystack.baseAddress! + start, wanted.baseAddress!, wanted.count) == 0 {
+                        return String(decoding: UnsafeBufferPointer(rebasing: haystack[(start + wanted.count)..<end]), as: UTF8.self)
                     }
                     start = end + 1
                 }
-                return false
+                return nil
             }
         }
     }

@@ -280,7 +280,7 @@ struct SessionStore: Sendable {
         // second wait for the first to commit, so it sees that sync and moves it instead.
         _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.syncLockClass), hashtext(\(key)))")
         let moved = try await connection.query("""
-            UPDATE jobs SET run_at = least(run_at, coalesce(\(runAt), now())), updated_at = now()
+            UPDATE jobs SET run_at = least(run_at, coalesce(\(JobQueue.effectiveRunAt(runAt)), now())), updated_at = now()
             WHERE id = (SELECT id FROM jobs WHERE kind = \(SessionJobKind.sync) AND serial_key = \(key) AND state = 'queued'
                         ORDER BY id LIMIT 1)
               -- Checked again on the row itself: a worker may have claimed the job while this waited for its lock,

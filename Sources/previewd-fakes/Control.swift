@@ -114,7 +114,12 @@ extension Fakes {
             }
             return json(200, .array(runs))
         }
-        router.add(.get, "/events") { [self] _ in json(200, .array(recorder.all.map(\.json))) }
+        router.add(.get, "/events") { [self] request in
+            // `?since=N` skips the first N events: a poller reads only what is new.
+            let all = recorder.all
+            let since = min(all.count, max(0, request.queryValue("since").flatMap(Int.init) ?? 0))
+            return json(200, .array(all[since...].map(\.json)))
+        }
         router.add(.get, "/violations") { [self] _ in
             json(200, .array(github.contractViolations.map { .string($0.description) }))
         }

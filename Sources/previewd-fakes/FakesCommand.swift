@@ -22,7 +22,7 @@ enum FakesCommand {
         Control API (JSON):
           GET  /info                 what fakes.json holds
           GET  /check-runs           every check run as the fake stores it (id, name, head_sha, status, conclusion, external_id, details_url)
-          GET  /events               every request the fake GitHub answered, with its time (unix seconds)
+          GET  /events[?since=N]     every request the fake GitHub answered (after the first N), with its time (unix seconds)
           GET  /violations           contract violations seen so far
           GET  /summary              counts: requests, by status, check runs, violations
           POST /faults               {"status": 503, "times": 2, "matching": "POST /repos"}, {"rate_limited": 1, "times": 1},

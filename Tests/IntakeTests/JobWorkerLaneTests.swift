@@ -128,6 +128,45 @@ struct JobWorkerLaneTests {
         }
     }
 
+    @Test("a job enqueued by a running job keeps that job's place in line, ahead of work queued meanwhile")
+    func inheritedPlaceInLine() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            let gate = Gate()
+            let (ran, ranSink) = AsyncStream<String>.makeStream()
+            let worker = JobWorker(
+                queue: queue,
+                handlers: [
+                    "push": { job in
+                        ranSink.yield("push")
+                        await gate.wait()
+                        // The push's next step: it was caused by the older push, so it goes first.
+                        try await queue.enqueue(kind: "step")
+                    },
+                    "step": { _ in ranSink.yield("step") },
+                    "later-push": { _ in ranSink.yield("later-push") },
+                ],
+                configuration: .init(owner: "order", concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(50)),
+                logger: Logger(level: .critical))
+            let running = Task { await worker.run() }
+            let push = try #require(try await queue.enqueue(kind: "push"))
+            var order = [try await next(ran, "the push ran")]
+            let later = try #require(try await queue.enqueue(kind: "later-push"))
+            gate.open()
+            order.append(try await next(ran, "the next job ran"))
+            order.append(try await next(ran, "the last job ran"))
+            #expect(order == ["push", "step", "later-push"])
+            let times = try await client.query("""
+                SELECT (SELECT run_at FROM jobs WHERE kind = 'step') = (SELECT run_at FROM jobs WHERE id = \(push)) AS inherited,
+                       (SELECT run_at FROM jobs WHERE id = \(later)) > (SELECT run_at FROM jobs WHERE id = \(push)) AS later_after
+                """)[0]
+            #expect(try times.decode("inherited", as: Bool.self))
+            #expect(try times.decode("later_after", as: Bool.self))
+            running.cancel()
+            await running.value
+        }
+    }
+
     private func waitUntilSucceeded(_ id: Int64, client: PostgresClient) async throws {
         for _ in 0..<400 {
             if try await client.query("SELECT 1 FROM jobs WHERE id = \(id) AND state = 'succeeded'").count == 1 { return }

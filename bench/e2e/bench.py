@@ -93,6 +93,27 @@ def cpu_seconds(pid):
         return float("nan")
 
 
+def tree_cpu_seconds(pid):
+    """CPU time of a process, of its children it has reaped, and of its live children (one level): user + system."""
+    def fields(p):
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    try:
+        own = fields(pid)
+        total = sum(int(v) for v in own[11:15])
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    child = fields(entry)
+                except OSError:
+                    continue
+                if int(child[1]) == pid:
+                    total += int(child[11]) + int(child[12])
+        return total / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -119,6 +140,13 @@ class Bench:
                                            config, extra)
         self.previewd = harness.Previewd(self.processes, os.path.join(self.args.bin, "previewd"), "previewd", env, self.work)
         self.previewd.start()
+
+    def tree_cpu(self):
+        """CPU seconds so far of previewd's children (git, the apps), the fakes and PostgreSQL."""
+        with open(os.path.join(self.pg.dir, "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        return {"previewd's children": tree_cpu_seconds(self.previewd.pid) - cpu_seconds(self.previewd.pid),
+                "fakes": tree_cpu_seconds(self.fakes.process.pid), "postgres": tree_cpu_seconds(postmaster)}
 
     def cleanup(self):
         if self.previewd:
@@ -149,7 +177,7 @@ class Bench:
         self.round += 1
         branches = [f"bench-{self.round}-{i}" for i in range(concurrency)]
         shas = {b: self.fakes.commit(b, {"index.html": f"<h1>{b}</h1>\n"}) for b in branches}
-        events_before = len(self.fakes.control("GET", "/events"))
+        events_before = self.fakes.control("GET", "/summary")["requests"]
         with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
             sends = dict(zip(branches, pool.map(lambda b: self.send(b, shas[b]), branches)))
         sent = {b: sends[b][0] for b in branches}
@@ -162,9 +190,12 @@ class Bench:
         by_sha = {shas[b]: b for b in branches}
         first, live, first_received = {}, {}, {}
         deadline = time.time() + self.args.timeout
+        seen = events_before
         while time.time() < deadline and len(live) < concurrency:
             time.sleep(0.25)
-            for event in self.fakes.control("GET", "/events")[events_before:]:
+            new_events = self.fakes.control("GET", f"/events?since={seen}")
+            seen += len(new_events)
+            for event in new_events:
                 branch = by_sha.get(event.get("head_sha"))
                 if branch is None:
                     continue
@@ -175,7 +206,15 @@ class Bench:
                     live[branch] = event["t"] - sent[branch]
         if len(live) < concurrency:
             raise RuntimeError(f"only {len(live)} of {concurrency} previews went live within {self.args.timeout} s")
-        calls = len(self.fakes.control("GET", "/events")) - events_before
+        calls = seen + len(self.fakes.control("GET", f"/events?since={seen}")) - events_before
+        processed = {}
+        for b in branches:
+            processed[b] = float(self.pg.scalar(
+                f"SELECT extract(epoch FROM processed_at) FROM webhook_deliveries WHERE delivery_id = '{sends[b][1]}'"))
+        phases = self.phases(branches, received, sent, live)
+        for b in branches:
+            phases["received -> push processed"].append(processed[b] - received[b])
+            phases["processed -> 1st check run"].append(sent[b] + first[b] - processed[b])
         # Tear the round down so the next one starts from the same state.
         for branch in branches:
             self.send(branch, shas[branch], deleted=True)
@@ -186,7 +225,40 @@ class Bench:
                 break
             time.sleep(0.5)
         return ([first[b] for b in branches], [live[b] for b in branches], calls / concurrency,
-                [first_received[b] for b in branches])
+                [first_received[b] for b in branches], phases)
+
+    PHASES = [("received -> push processed", None, None),
+              ("processed -> 1st check run", None, None),
+              ("received -> detect starts", None, ("detect", "running")),
+              ("detect runs", ("detect", "running"), ("detect", "succeeded")),
+              ("-> allocate starts", ("detect", "succeeded"), ("allocate", "running")),
+              ("allocate runs", ("allocate", "running"), ("allocate", "succeeded")),
+              ("-> configure starts", ("allocate", "succeeded"), ("configure", "running")),
+              ("configure runs", ("configure", "running"), ("configure", "succeeded")),
+              ("-> boot starts", ("configure", "succeeded"), ("boot", "running")),
+              ("boot runs", ("boot", "running"), ("boot", "succeeded")),
+              ("boot done -> GitHub told", ("boot", "succeeded"), "live")]
+
+    def phases(self, branches, received, sent, live):
+        """Seconds each session spent in each phase, from the steps' recorded transitions: where the time goes."""
+        names = ", ".join("'" + b + "'" for b in branches)
+        rows = self.pg.query(
+            "SELECT ss.branch, s.name, t.to_status, extract(epoch FROM t.at) FROM step_transitions t "
+            "JOIN session_steps s ON s.id = t.step_id JOIN setup_sessions ss ON ss.id = s.session_id "
+            f"WHERE ss.branch IN ({names}) ORDER BY t.id")
+        at = {}
+        for branch, step, status, moment in rows:
+            at.setdefault((branch, step, status), float(moment))  # the first time, in case a step ran twice
+        result = {name: [] for name, _, _ in self.PHASES}
+        for b in branches:
+            for name, start, end in self.PHASES:
+                if end is None:
+                    continue
+                begin = received[b] if start is None else at.get((b,) + start)
+                finish = (sent[b] + live[b]) if end == "live" else at.get((b,) + end)
+                if begin is not None and finish is not None:
+                    result[name].append(finish - begin)
+        return result
 
     def run(self):
         baselines = {}
@@ -197,18 +269,23 @@ class Bench:
         results = []
         for concurrency in self.args.concurrency:
             repeats = max(1, self.args.min_samples // concurrency)
-            firsts, lives, calls, received_firsts = [], [], [], []
+            firsts, lives, calls, received_firsts, phases = [], [], [], [], {}
             cpu_before = cpu_seconds(self.previewd.pid)
+            trees_before = self.tree_cpu()
             for _ in range(repeats):
                 log(f"round: {concurrency} concurrent branch(es)")
-                f, l, c, r = self.run_round(concurrency)
+                f, l, c, r, p = self.run_round(concurrency)
+                for name, values in p.items():
+                    phases.setdefault(name, []).extend(values)
                 firsts += f
                 lives += l
                 calls.append(c)
                 received_firsts += r
             # Includes the teardown of each round: previewd's own CPU, not its children's (git, the apps).
             cpu = (cpu_seconds(self.previewd.pid) - cpu_before) / (repeats * concurrency)
-            results.append((concurrency, firsts, lives, sum(calls) / len(calls), cpu, received_firsts))
+            trees = {name: (value - trees_before[name]) / (repeats * concurrency) for name, value in self.tree_cpu().items()}
+            log("CPU ms per session (rounds and their teardown): " + ", ".join(f"{n} {v * 1000:.0f}" for n, v in trees.items()))
+            results.append((concurrency, firsts, lives, sum(calls) / len(calls), cpu, received_firsts, phases))
         rss = harness.peak_rss_kib(self.previewd.pid)
         workers = self.previewd.env.get("PREVIEWD_WORKERS", "4 (default)")
         ms = lambda values, fraction: harness.percentile(values, fraction) * 1000  # noqa: E731
@@ -224,7 +301,7 @@ class Bench:
         print(f"{'':>8} {'':>7} | {'median':>10} {'p95':>11} | {'median':>10} {'p95':>11} | {'median':>10} {'p95':>11} | "
               f"{'median':>10} {'p95':>11} | {'per session':>12} | {'ms/session':>12}")
         alone = harness.percentile(baselines[1], 0.5)
-        for concurrency, firsts, lives, calls, cpu, _ in results:
+        for concurrency, firsts, lives, calls, cpu, _, _ in results:
             same = harness.percentile(baselines[concurrency], 0.5)
             overhead = [v - same for v in lives]
             overhead_alone = [v - alone for v in lives]
@@ -233,8 +310,16 @@ class Bench:
                   f"{ms(overhead_alone, 0.5):>10.0f} {ms(overhead_alone, 0.95):>11.0f} | {calls:>12.1f} | {cpu * 1000:>12.0f}")
         print("first check run counted from previewd's receipt of the push (webhook_deliveries.received_at) instead of")
         print("the moment the client began sending it:")
-        for concurrency, _, _, _, _, received_firsts in results:
+        for concurrency, _, _, _, _, received_firsts, _ in results:
             print(f"  {concurrency:>3} branches: median {ms(received_firsts, 0.5):.0f} ms, p95 {ms(received_firsts, 0.95):.0f} ms")
+        print("where a session's time goes (median ms per phase, from the steps' recorded transitions):")
+        print(f"  {'phase':<28}" + "".join(f"{str(c) + ' branch(es)':>16}" for c, *_ in results))
+        for name, _, _ in self.PHASES:
+            cells = []
+            for *_, phases in results:
+                values = phases.get(name) or []
+                cells.append(f"{ms(values, 0.5):>16.0f}" if values else f"{'-':>16}")
+            print(f"  {name:<28}" + "".join(cells))
         print(f"peak RSS of previewd (VmHWM): {rss / 1024:.1f} MiB" if rss else "peak RSS of previewd: unknown")
         print("targets: first check run <= 100 ms median; overhead <= 1000 ms")
 
