@@ -39,12 +39,14 @@ extension LocalProvider {
             }
             await log.log("Stopping the app running \(record.headSHA ?? "an unknown commit") to boot \(commit).", stream: .system)
             try await stopProcesses(of: directory, log: log)
-        } else {
+        } else if directory.hasStartedBoot {
             // Whatever still runs for this preview is left over from a previewd that was killed mid-step (a git
             // fetch, an install, an app it started but never recorded): it would race this boot for src/ and the port.
+            // A directory no boot ever started a process in has none, and skips the scan of every process.
             try await stopProcesses(of: directory, log: log)
         }
         try Task.checkCancellation()
+        try directory.markBootStarted()
 
         try await checkout(cloneURL, commit: commit, token: token, into: directory, redactor: redactor, log: log)
         let appRoot = try requireAppRoot(plan.root, in: directory)
@@ -94,9 +96,10 @@ extension LocalProvider {
         try requireWrite(record, to: directory)
         logger.info("Local preview started", ["session.id": sessionID.uuidString, "preview.port": "\(record.port)", "process.id": "\(child.pid)"])
         await log.log("Started the app (pid \(child.pid)) with PORT=\(record.port); waiting for it to answer HTTP.", stream: .system)
-        // Only waiting from here on: the worker slot may run other sessions' steps meanwhile.
-        log.onlyWaitingFromHere()
-        try await waitUntilHealthy(record: record, child: child, directory: directory, logOffset: 0, redactor: redactor, log: log)
+        // The app starting is work of the preview's own, on this machine's CPUs: the slot is given up only once the
+        // app has taken `slotHeldWhileStarting` (see waitUntilHealthy).
+        try await waitUntilHealthy(record: record, child: child, directory: directory, logOffset: 0, redactor: redactor, log: log,
+                                   keepSlotFor: configuration.slotHeldWhileStarting)
         return result
     }
 
@@ -244,8 +247,13 @@ extension LocalProvider {
     }
 
     /// Waits until the app answers HTTP, tailing `app.log` into the step log meanwhile.
+    /// Gives the worker slot up (``StepLogger/onlyWaitingFromHere()``) once the app has been starting for
+    /// `keepSlotFor`. Until then the slot counts the app among the boots at work: apps starting at once share the
+    /// CPUs, so a few starting in turn each answer sooner than many starting together. An app that takes longer is
+    /// waiting on something other than this machine, and other sessions' steps should not queue behind it.
     func waitUntilHealthy(
-        record: PreviewRecord, child: ChildProcess?, directory: WorkDirectory, logOffset: Int, redactor: Redactor, log: any StepLogger
+        record: PreviewRecord, child: ChildProcess?, directory: WorkDirectory, logOffset: Int, redactor: Redactor, log: any StepLogger,
+        keepSlotFor: Duration = .zero
     ) async throws {
         var tailer = LogTailer(url: directory.appLog, offset: logOffset)
         var tail: [String] = []
@@ -261,7 +269,12 @@ extension LocalProvider {
         let deadline = ContinuousClock.now + timeout
         let started = ContinuousClock.now
         var polls = 0
+        var slotGivenUp = false
         while true {
+            if !slotGivenUp && ContinuousClock.now - started >= keepSlotFor {
+                log.onlyWaitingFromHere()
+                slotGivenUp = true
+            }
             await drain()
             if let status = child?.exitStatus {
                 await drain(final: true)

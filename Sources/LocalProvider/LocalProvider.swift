@@ -32,11 +32,15 @@ public final class LocalProvider: PreviewProvider {
         public var healthTimeout: Duration
         /// Longest run of the install or the build command (and of each git command).
         public var commandTimeout: Duration
+        /// How long a boot keeps its worker slot while its app starts, before it gives the slot to other work.
+        public var slotHeldWhileStarting: Duration
 
         public init(
             rootDirectory: URL, publicHost: String = "localhost", portRange: ClosedRange<Int> = 20000...29999,
-            allowLocalClone: Bool = false, healthTimeout: Duration = .seconds(120), commandTimeout: Duration = .seconds(15 * 60)
+            allowLocalClone: Bool = false, healthTimeout: Duration = .seconds(120), commandTimeout: Duration = .seconds(15 * 60),
+            slotHeldWhileStarting: Duration = .seconds(1)
         ) {
+            self.slotHeldWhileStarting = slotHeldWhileStarting
             self.rootDirectory = rootDirectory
             self.publicHost = publicHost
             self.portRange = portRange

@@ -34,6 +34,20 @@ struct WorkDirectory: Sendable {
     var environmentFile: URL { url.appendingPathComponent("env") }
     var stateFile: URL { url.appendingPathComponent("state.json") }
     var appLog: URL { url.appendingPathComponent("app.log") }
+    /// Created before a boot starts its first process: without it, no process of this preview can be running.
+    var bootMarker: URL { url.appendingPathComponent("boot-started") }
+
+    /// Whether a boot may have started a process here: the ``bootMarker``, or the `src/` and `app.log` a boot of a
+    /// previewd from before the marker leaves.
+    var hasStartedBoot: Bool {
+        [bootMarker, source, appLog].contains { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    /// Records that a boot is about to start processes here.
+    func markBootStarted() throws {
+        guard !hasStartedBoot else { return }
+        try writeAtomically(Data(), to: bootMarker, mode: 0o600)
+    }
 
     var exists: Bool {
         var isDirectory: ObjCBool = false

@@ -50,6 +50,17 @@ struct BootTests {
         }
     }
 
+    /// Apps starting at once share the CPUs: a boot keeps its worker slot while its app starts, up to a limit.
+    @Test func appThatAnswersWithinTheHoldKeepsItsSlot() async throws {
+        try await withHarness(slotHeldWhileStarting: .seconds(600)) { harness in
+            let log = RecordingLog()
+            let (_, allocation, result) = try await harness.bootPreview(log: log)
+            #expect(try await Harness.get(result.previewURL).status == 200)
+            #expect(log.waitingMarks == 0)
+            try await harness.provider.destroy(allocation, log: log)
+        }
+    }
+
     @Test func appThatExitsImmediatelyFailsWithItsStatusAndLastLines() async throws {
         try await withHarness { harness in
             let plan = harness.plan(start: "echo starting-up; echo about-to-fail >&2; printf no-newline; exit 3")

@@ -45,6 +45,40 @@ struct LifecycleTests {
         }
     }
 
+    /// previewd killed mid-boot leaves its processes (an install, a git fetch) running; the next boot stops them
+    /// first. Covered both for a directory marked by a boot and for one an older previewd left with only `src/`.
+    @Test(arguments: [true, false])
+    func bootStopsWhatAnInterruptedBootLeftRunning(_ marked: Bool) async throws {
+        try await withHarness { harness in
+            let identity = harness.identity()
+            let log = RecordingLog()
+            let allocation = try await harness.provider.allocate(identity, plan: harness.plan(), existing: nil, log: log)
+            let directory = harness.provider.workDirectory(identity.sessionID)
+            if marked {
+                try directory.markBootStarted()
+            } else {
+                try FileManager.default.createDirectory(at: directory.source, withIntermediateDirectories: true)
+            }
+            let leftover = Process()
+            leftover.executableURL = URL(fileURLWithPath: "/bin/sleep")
+            leftover.arguments = ["60"]
+            leftover.environment = ["PATH": "/usr/bin:/bin", ProcessTable.marker: identity.sessionID.uuidString]
+            try leftover.run()
+            defer { kill(leftover.processIdentifier, SIGKILL) }
+            // Until it has exec'd, the child shows the test runner's environment, without the marker.
+            for _ in 0..<200 where !ProcessTable.processes(of: identity.sessionID).contains(where: { $0.pid == leftover.processIdentifier }) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+
+            let result = try await harness.provider.boot(allocation, identity: identity, plan: harness.plan(), source: harness.source, log: log)
+            leftover.waitUntilExit()
+            #expect(leftover.terminationReason == .uncaughtSignal)
+            #expect(await log.lines.contains { $0.hasPrefix("Stopping the preview's processes") })
+            #expect(try await Harness.get(result.previewURL).status == 200)
+            try await harness.provider.destroy(allocation, log: log)
+        }
+    }
+
     @Test func restartedProviderAdoptsARunningPreview() async throws {
         try await withHarness { harness in
             let (identity, allocation, result) = try await harness.bootPreview()

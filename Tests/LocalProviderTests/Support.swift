@@ -80,19 +80,23 @@ struct Harness {
     /// Unique text served by the test app's index.html.
     let marker = "previewd-local-test-\(UUID().uuidString)"
 
-    init(healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true) throws {
+    /// - Parameter slotHeldWhileStarting: none by default, so every boot gives its slot up once its app started.
+    init(healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, slotHeldWhileStarting: Duration = .zero) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("previewd-local-root-\(UUID().uuidString)", isDirectory: true)
-        provider = LocalProvider(configuration: Self.configuration(root: root, healthTimeout: healthTimeout, allowLocalClone: allowLocalClone))
+        provider = LocalProvider(configuration: Self.configuration(
+            root: root, healthTimeout: healthTimeout, allowLocalClone: allowLocalClone, slotHeldWhileStarting: slotHeldWhileStarting))
         repository = try TestRepository.create([
             "site/index.html": "<h1>\(marker)</h1>\n",
             "README.md": "test app\n",
         ])
     }
 
-    static func configuration(root: URL, healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true) -> LocalProvider.Configuration {
+    static func configuration(
+        root: URL, healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, slotHeldWhileStarting: Duration = .zero
+    ) -> LocalProvider.Configuration {
         LocalProvider.Configuration(
             rootDirectory: root, publicHost: "127.0.0.1", allowLocalClone: allowLocalClone,
-            healthTimeout: healthTimeout, commandTimeout: .seconds(120))
+            healthTimeout: healthTimeout, commandTimeout: .seconds(120), slotHeldWhileStarting: slotHeldWhileStarting)
     }
 
     /// A static site served by Python on `$PORT`, with install and build commands that print numbered lines.
@@ -160,9 +164,10 @@ struct Harness {
 
 /// Runs `body` with a harness and always tears it down, so no test leaves processes behind.
 func withHarness(
-    healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, _ body: (Harness) async throws -> Void
+    healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, slotHeldWhileStarting: Duration = .zero,
+    _ body: (Harness) async throws -> Void
 ) async throws {
-    let harness = try Harness(healthTimeout: healthTimeout, allowLocalClone: allowLocalClone)
+    let harness = try Harness(healthTimeout: healthTimeout, allowLocalClone: allowLocalClone, slotHeldWhileStarting: slotHeldWhileStarting)
     do {
         try await body(harness)
     } catch {
