@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Postgres
 
 /// A unit of background work stored in the `jobs` table.
@@ -67,6 +68,28 @@ public struct JobQueue: Sendable {
     /// preview advancing a step at a time and all of them finishing late. ``JobWorker`` sets it.
     @TaskLocal public static var inheritedRunAt: Date?
 
+    /// A job enqueued by the handler of a running job.
+    public struct FollowUp: Sendable, Equatable {
+        public var id: Int64
+        public var kind: String
+    }
+
+    /// The jobs a handler enqueued, which its worker may run next in the same slot (see ``JobWorker``).
+    public final class FollowUps: Sendable {
+        private let list = Mutex<[FollowUp]>([])
+        public init() {}
+        public func add(_ followUp: FollowUp) { list.withLock { $0.append(followUp) } }
+        public var all: [FollowUp] { list.withLock { $0 } }
+    }
+
+    /// Collects what the running job's handler enqueues; ``JobWorker`` sets it.
+    @TaskLocal public static var followUps: FollowUps?
+
+    /// Tells the running job's worker that job `id` (enqueued, or moved forward, by its handler) may run next.
+    public static func noteFollowUp(id: Int64, kind: String) {
+        followUps?.add(FollowUp(id: id, kind: kind))
+    }
+
     /// When a job enqueued now with `runAt` should run: `runAt` itself when given, else the place in line of the
     /// job that enqueues it, else now (`nil`).
     public static func effectiveRunAt(_ runAt: Date?) -> Date? {
@@ -100,7 +123,9 @@ public struct JobQueue: Sendable {
             """)
         guard let row = rows.first else { return nil }
         _ = try await connection.query("SELECT pg_notify(\(JobQueue.channel), \(kind))")
-        return try row.decode("id", as: Int64.self)
+        let id = try row.decode("id", as: Int64.self)
+        if runAt == nil { noteFollowUp(id: id, kind: kind) }
+        return id
     }
 
     /// Enqueues a job in its own transaction.
@@ -128,6 +153,27 @@ public struct JobQueue: Sendable {
         } catch let error as PostgresError where error.isUniqueViolation {
             // Another worker claimed a job with the same serial key at the same moment; try again later.
             return nil
+        }
+    }
+
+    /// Claims job `id` if it is still queued and runnable, of one of `kinds`, and first in line for its serial key;
+    /// `nil` otherwise (another worker got it first, or an older job of its key is still open).
+    public func claim(id: Int64, kinds: [String], owner: String, lease: Duration) async throws -> Job? {
+        do {
+            let rows = try await client.query("""
+                UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = \(owner),
+                       lease_expires_at = now() + make_interval(secs => \(lease.seconds)), updated_at = now()
+                FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed_claim
+                WHERE jobs.id = \(id) AND jobs.state = 'queued' AND jobs.run_at <= now() AND jobs.kind = ANY(\(kinds))
+                  AND (jobs.serial_key IS NULL OR NOT EXISTS (
+                      SELECT 1 FROM jobs older WHERE older.serial_key = jobs.serial_key AND older.state IN ('queued', 'running')
+                        AND older.id < jobs.id))
+                RETURNING jobs.id, jobs.kind, jobs.payload::text AS payload, jobs.attempts, jobs.max_attempts,
+                          jobs.serial_key, jobs.dedupe_key, jobs.lease_owner, jobs.run_at
+                """)
+            return try rows.first.map(Job.init(row:))
+        } catch let error as PostgresError where error.isUniqueViolation {
+            return nil  // a job of the same serial key started meanwhile
         }
     }
 

@@ -148,8 +148,17 @@ public final class JobWorker: Sendable {
                         await lane.wakeup.signal()
                         let slot = JobSlot.open(for: job)
                         group.addTask {
-                            await self.execute(job)
-                            slot.close(for: job)
+                            var current = job
+                            // What a job enqueued for this lane runs next in the same slot, without waiting for a
+                            // notification and a claim of the whole queue: a push's check run right after the push
+                            // is processed, a session's next step right after the last one. Not once the job gave
+                            // its slot up: the loop has moved on to other work by then.
+                            while let next = await self.execute(current), !slot.isReleased, !Task.isCancelled,
+                                  let claimed = await self.claimFollowUp(next, in: lane) {
+                                slot.move(from: current, to: claimed)
+                                current = claimed
+                            }
+                            slot.close(for: current)
                         }
                         await slot.waitUntilReleased()
                         continue
@@ -167,18 +176,32 @@ public final class JobWorker: Sendable {
         }
     }
 
-    private func execute(_ job: Job) async {
+    /// Claims the first of `followUps` this lane runs, if it is still queued and first in line for its serial key.
+    private func claimFollowUp(_ followUps: [JobQueue.FollowUp], in lane: LaneState) async -> Job? {
+        for followUp in followUps where lane.kinds.contains(followUp.kind) {
+            if let job = try? await queue.claim(id: followUp.id, kinds: lane.kinds, owner: configuration.owner, lease: configuration.lease) {
+                return job
+            }
+        }
+        return nil
+    }
+
+    /// Runs `job` and records its outcome; returns the jobs it enqueued when it succeeded, else `nil`.
+    private func execute(_ job: Job) async -> [JobQueue.FollowUp]? {
         let jobLogger = logger.with(["job.id": "\(job.id)", "job.kind": job.kind, "job.attempt": "\(job.attempts)"])
         guard let handler = handlers[job.kind] else {
             _ = try? await queue.fail(job, error: "no handler for job kind \(job.kind)", permanent: true)
-            return
+            return nil
         }
+        let followUps = JobQueue.FollowUps()
         let lease = configuration.lease
         let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
             group.addTask {
                 do {
                     // What the handler enqueues to run now keeps this job's place in line (see JobQueue.inheritedRunAt).
-                    try await JobQueue.$inheritedRunAt.withValue(job.runAt) { try await handler(job) }
+                    try await JobQueue.$inheritedRunAt.withValue(job.runAt) {
+                        try await JobQueue.$followUps.withValue(followUps) { try await handler(job) }
+                    }
                     return .success(())
                 } catch { return .failure(error) }
             }
@@ -204,6 +227,7 @@ public final class JobWorker: Sendable {
             case .success:
                 try await queue.completeIfRunning(job)
                 jobLogger.debug("job succeeded")
+                return followUps.all
             case .failure(let error as JobQueueError):
                 jobLogger.warning("job lease lost", ["error": error.description])
             case .failure(is CancellationError) where Task.isCancelled:
@@ -226,6 +250,7 @@ public final class JobWorker: Sendable {
             // Recording the outcome failed (database down): the lease expires and the job runs again.
             jobLogger.error("could not record job outcome; the job will run again after its lease", ["error": "\(error)"])
         }
+        return nil
     }
 }
 
@@ -267,6 +292,14 @@ public final class JobSlot: Sendable {
     }
 
     /// The job ended: the slot is free, if it was not already.
+    /// The slot now runs `next` in place of `job`: ``of(_:)`` finds it for `next`.
+    func move(from job: Job, to next: Job) {
+        JobSlot.running.withLock { running in
+            running.removeValue(forKey: JobSlot.key(job))
+            running[JobSlot.key(next)] = self
+        }
+    }
+
     func close(for job: Job) {
         _ = JobSlot.running.withLock { $0.removeValue(forKey: JobSlot.key(job)) }
         release()

@@ -15,6 +15,17 @@ struct RepositoryState: Sendable {
     var pullRequests: [Int: PullRequestState] = [:]
 }
 
+struct TreeKey: Hashable, Sendable {
+    var repository: RepositoryName
+    var sha: String
+    var recursive: Bool
+}
+
+struct CachedTree: Sendable {
+    var sha: String
+    var entries: [FakeGitHub.TreeEntry]
+}
+
 struct PullRequestState: Sendable {
     var title: String
     var headRef: String
@@ -66,6 +77,9 @@ struct State: Sendable {
     var nextIdentifier: Int64 = 1_000
     var installations: [Int64: Set<RepositoryName>] = [:]
     var repositories: [RepositoryName: RepositoryState] = [:]
+    /// Trees of full commit or tree SHAs (immutable), by repository, SHA and whether recursive: GitHub answers
+    /// these from storage, while the fake asks git in three processes each time.
+    var trees: [TreeKey: CachedTree] = [:]
     var tokens: [String: TokenState] = [:]
     var rateRemaining: [Int64: Int] = [:]
     var faults: [FaultState] = []
@@ -205,13 +219,24 @@ extension FakeGitHub {
 
         let body = (request.body.isEmpty ? nil : try? JSONValue(parsing: request.body)) ?? .object([:])
         let context = Context(request: request, parameters: check.pathParameters, caller: caller, body: body)
-        let reply = dispatch(operation, context)
+        // Off Swift's cooperative pool: handlers backed by the git repository wait for git processes, and a pool
+        // thread blocked on one stalls every other request of the fake (and of the tests' own tasks) meanwhile.
+        let reply = await Self.onOwnThread { self.dispatch(operation, context) }
 
         if (200..<300).contains(reply.status), let documented = check.operation {
             let answerViolations = contract.validateResponse(documented, status: reply.status, body: reply.body.encoded())
             if !answerViolations.isEmpty { state.withLock { $0.violations += answerViolations } }
         }
         return .response(finish(request, operation: operation, reply: reply, installationID: { if case .installation(let id) = caller { id } else { nil } }()))
+    }
+
+    /// Runs `body` on a thread of its own and returns its result.
+    static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: body()) }
+            thread.name = "fake-github-handler"
+            thread.start()
+        }
     }
 
     func headerViolations(_ request: HTTPRequest, operation: String) -> [ContractViolation] {
@@ -679,7 +704,7 @@ extension FakeGitHub {
         return try? git.git(["rev-parse", "--verify", "--quiet", "\(ref)^{commit}"]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    private struct TreeEntry {
+    struct TreeEntry: Sendable {
         var mode: String
         var type: String
         var sha: String
@@ -698,14 +723,34 @@ extension FakeGitHub {
         }
     }
 
+    /// The tree `requested` (a branch, tag, commit or tree) names, from the cache when it is a full SHA.
+    private func lookUpTree(_ requested: String, in repository: RepositoryName, recursive: Bool) -> CachedTree? {
+        let key = TreeKey(repository: repository, sha: requested, recursive: recursive)
+        let isFullSHA = requested.count == 40 && requested.allSatisfy(\.isHexDigit)
+        if isFullSHA, let cached = state.withLock({ $0.trees[key] }) { return cached }
+        guard let git = gitRepository(repository), !requested.hasPrefix("-") else { return nil }
+        let commitOrTree = resolveCommit(requested, in: repository) ?? requested
+        guard let treeSHA = try? git.git(["rev-parse", "--verify", "--quiet", "\(commitOrTree)^{tree}"]).trimmingCharacters(in: .whitespacesAndNewlines),
+              let entries = listTree(git, treeSHA, recursive: recursive)
+        else { return nil }
+        let tree = CachedTree(sha: treeSHA, entries: entries)
+        if isFullSHA { state.withLock { $0.trees[key] = tree } }
+        return tree
+    }
+
+    /// Reads the trees of `commit` into the cache now, so that API calls for it later spawn no git process (as
+    /// GitHub's own answer costs no work on this machine).
+    public func warmTreeCache(commit: String, in repository: RepositoryName) {
+        for recursive in [false, true] { _ = lookUpTree(commit, in: repository, recursive: recursive) }
+    }
+
     private func tree(_ context: Context) -> Reply {
         let repository = context.repository()
         let requested = context.parameters["tree_sha"] ?? ""
-        guard let git = gitRepository(repository), !requested.hasPrefix("-") else { return .error(404, "Not Found") }
-        let commitOrTree = resolveCommit(requested, in: repository) ?? requested
-        guard let treeSHA = try? git.git(["rev-parse", "--verify", "--quiet", "\(commitOrTree)^{tree}"]).trimmingCharacters(in: .whitespacesAndNewlines),
-              let entries = listTree(git, treeSHA, recursive: context.request.queryValue("recursive") != nil)
-        else { return .error(404, "Not Found") }
+        guard let cached = lookUpTree(requested, in: repository, recursive: context.request.queryValue("recursive") != nil) else {
+            return .error(404, "Not Found")
+        }
+        let (treeSHA, entries) = (cached.sha, cached.entries)
         let tree: [JSONValue] = entries.map { entry in
             var item: JSONValue = [
                 "path": .string(entry.path), "mode": .string(entry.mode), "type": .string(entry.type), "sha": .string(entry.sha),

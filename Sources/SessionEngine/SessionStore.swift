@@ -293,6 +293,9 @@ struct SessionStore: Sendable {
             try await JobQueue.enqueue(on: connection, kind: SessionJobKind.sync, payload: payload, serialKey: key, runAt: runAt, maxAttempts: 25)
         } else {
             _ = try await connection.query("SELECT pg_notify(\(JobQueue.channel), \(SessionJobKind.sync))")
+            if runAt == nil, let id = try moved.first?.decode("id", as: Int64.self) {
+                JobQueue.noteFollowUp(id: id, kind: SessionJobKind.sync)
+            }
         }
     }
 

@@ -155,6 +155,7 @@ extension Fakes {
             do {
                 let sha = try await writer.commit(
                     branch: branch, files: files.compactMapValues(\.stringValue), message: body["message"]?.stringValue ?? "change \(branch)")
+                github.warmTreeCache(commit: sha, in: Fakes.repository)
                 return json(200, ["sha": .string(sha)])
             } catch {
                 return json(500, ["error": .string("\(error)")])

@@ -167,6 +167,54 @@ struct JobWorkerLaneTests {
         }
     }
 
+    @Test("what a job enqueues for its own lane runs next in the same slot, unless the job gave its slot up",
+          arguments: [false, true])
+    func followUpsRunInTheSameSlot(_ releasesSlot: Bool) async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            // The slots themselves, not their identifiers: a freed slot's address could be reused by the next one.
+            let (ran, ranSink) = AsyncStream<(String, JobSlot?)>.makeStream()
+            let worker = JobWorker(
+                queue: queue,
+                handlers: [
+                    "push": { job in
+                        if releasesSlot { JobSlot.of(job)?.release() }
+                        ranSink.yield(("push", JobSlot.of(job)))
+                        try await client.withTransaction { connection in
+                            _ = try await JobQueue.enqueue(on: connection, kind: "report", serialKey: "session:1")
+                        }
+                    },
+                    "report": { job in ranSink.yield(("report", JobSlot.of(job))) },
+                ],
+                configuration: .init(owner: "chain", concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(50)),
+                logger: Logger(level: .critical))
+            let running = Task { await worker.run() }
+            try await queue.enqueue(kind: "push", serialKey: "session:1")
+            let push = try await next(ran, "the push ran")
+            let report = try await next(ran, "its follow-up ran")
+            #expect(push.0 == "push" && report.0 == "report")
+            #expect(push.1 != nil && report.1 != nil)
+            #expect((push.1 === report.1) == !releasesSlot)
+            running.cancel()
+            await running.value
+        }
+    }
+
+    @Test("a follow-up is claimed only while queued and first in line for its serial key")
+    func followUpClaimRespectsOrder() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            let first = try #require(try await queue.enqueue(kind: "step", serialKey: "session:9"))
+            let second = try #require(try await queue.enqueue(kind: "step", serialKey: "session:9"))
+            #expect(try await queue.claim(id: second, kinds: ["step"], owner: "a", lease: .seconds(30)) == nil)
+            #expect(try await queue.claim(id: first, kinds: ["other"], owner: "a", lease: .seconds(30)) == nil)
+            let claimed = try await queue.claim(id: first, kinds: ["step"], owner: "a", lease: .seconds(30))
+            #expect(claimed?.id == first)
+            #expect(try await queue.claim(id: first, kinds: ["step"], owner: "b", lease: .seconds(30)) == nil)
+            #expect(try await queue.claim(id: second, kinds: ["step"], owner: "b", lease: .seconds(30)) == nil)  // first still runs
+        }
+    }
+
     private func waitUntilSucceeded(_ id: Int64, client: PostgresClient) async throws {
         for _ in 0..<400 {
             if try await client.query("SELECT 1 FROM jobs WHERE id = \(id) AND state = 'succeeded'").count == 1 { return }

@@ -162,9 +162,9 @@ class Bench:
         else:
             shutil.rmtree(self.work, ignore_errors=True)
 
-    def send(self, branch, sha, deleted=False):
-        """Sends a push; returns when it was sent and its delivery id."""
-        body = self.fakes.push_payload(branch, sha, deleted)
+    def send(self, branch, sha, deleted=False, body=None):
+        """Sends a push (`body`, else a payload made now); returns when it was sent and its delivery id."""
+        body = body or self.fakes.push_payload(branch, sha, deleted)
         delivery = harness.new_delivery_id()
         sent_at = time.time()
         status, _, error = self.deliveries.send(self.previewd.base, "push", body, delivery, timeout=30)
@@ -178,15 +178,11 @@ class Bench:
         branches = [f"bench-{self.round}-{i}" for i in range(concurrency)]
         shas = {b: self.fakes.commit(b, {"index.html": f"<h1>{b}</h1>\n"}) for b in branches}
         events_before = self.fakes.control("GET", "/summary")["requests"]
+        # Payloads are made before the clock starts: the fakes making them would take CPU from the round.
+        bodies = {b: self.fakes.push_payload(b, shas[b]) for b in branches}
         with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
-            sends = dict(zip(branches, pool.map(lambda b: self.send(b, shas[b]), branches)))
+            sends = dict(zip(branches, pool.map(lambda b: self.send(b, shas[b], body=bodies[b]), branches)))
         sent = {b: sends[b][0] for b in branches}
-        # When previewd received each delivery (its own clock is this machine's): the client's threads may
-        # take a while to get a push onto the wire when 50 start at once on two busy cores.
-        received = {}
-        for b in branches:
-            received[b] = float(self.pg.scalar(
-                f"SELECT extract(epoch FROM received_at) FROM webhook_deliveries WHERE delivery_id = '{sends[b][1]}'"))
         by_sha = {shas[b]: b for b in branches}
         first, live, first_received = {}, {}, {}
         deadline = time.time() + self.args.timeout
@@ -201,16 +197,22 @@ class Bench:
                     continue
                 if event.get("check_run_id") is not None and branch not in first:
                     first[branch] = event["t"] - sent[branch]
-                    first_received[branch] = event["t"] - received[branch]
                 if (event.get("name") == "previewd/boot" and event.get("conclusion") == "success" and branch not in live):
                     live[branch] = event["t"] - sent[branch]
         if len(live) < concurrency:
             raise RuntimeError(f"only {len(live)} of {concurrency} previews went live within {self.args.timeout} s")
-        calls = seen + len(self.fakes.control("GET", f"/events?since={seen}")) - events_before
-        processed = {}
+        # When previewd received and processed each delivery (its own clock is this machine's): the client's threads
+        # may take a while to get a push onto the wire when 50 start at once on two busy cores. Read once everything
+        # is live, in one query: a psql per branch while the round runs would take the CPUs the round needs.
+        ids = ", ".join(f"'{sends[b][1]}'" for b in branches)
+        times = {row[0]: (float(row[1]), float(row[2])) for row in self.pg.query(
+            "SELECT delivery_id, extract(epoch FROM received_at), extract(epoch FROM processed_at) "
+            f"FROM webhook_deliveries WHERE delivery_id IN ({ids})")}
+        received = {b: times[sends[b][1]][0] for b in branches}
+        processed = {b: times[sends[b][1]][1] for b in branches}
         for b in branches:
-            processed[b] = float(self.pg.scalar(
-                f"SELECT extract(epoch FROM processed_at) FROM webhook_deliveries WHERE delivery_id = '{sends[b][1]}'"))
+            first_received[b] = sent[b] + first[b] - received[b]
+        calls = seen + len(self.fakes.control("GET", f"/events?since={seen}")) - events_before
         phases = self.phases(branches, received, sent, live)
         for b in branches:
             phases["received -> push processed"].append(processed[b] - received[b])
