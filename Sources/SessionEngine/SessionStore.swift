@@ -52,9 +52,14 @@ struct SessionStore: Sendable {
 
     // MARK: Reading
 
+    /// The lock `lock: true` takes on a session row: changes of one session are serialised by it. Not `FOR UPDATE`,
+    /// which also blocks the foreign-key checks of every row written for the session meanwhile (a running step's
+    /// log lines, a report storing its check run), though none of them changes the session.
+    static let rowLock = "FOR NO KEY UPDATE"
+
     static func session(_ id: UUID, on connection: PostgresConnectionHandle, lock: Bool = false) async throws -> SessionRecord? {
         let rows = try await connection.query("""
-            SELECT \(unsafeRaw: SessionRecord.columns) FROM setup_sessions WHERE id = \(id) \(unsafeRaw: lock ? "FOR UPDATE" : "")
+            SELECT \(unsafeRaw: SessionRecord.columns) FROM setup_sessions WHERE id = \(id) \(unsafeRaw: lock ? rowLock : "")
             """)
         return try rows.first.map(SessionRecord.init(row:))
     }
@@ -62,7 +67,7 @@ struct SessionStore: Sendable {
     static func session(repositoryID: Int64, key: String, on connection: PostgresConnectionHandle, lock: Bool = false) async throws -> SessionRecord? {
         let rows = try await connection.query("""
             SELECT \(unsafeRaw: SessionRecord.columns) FROM setup_sessions
-            WHERE repository_id = \(repositoryID) AND session_key = \(key) \(unsafeRaw: lock ? "FOR UPDATE" : "")
+            WHERE repository_id = \(repositoryID) AND session_key = \(key) \(unsafeRaw: lock ? rowLock : "")
             """)
         return try rows.first.map(SessionRecord.init(row:))
     }
