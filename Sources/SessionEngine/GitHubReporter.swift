@@ -59,6 +59,8 @@ struct GitHubReporter: Sendable {
                    (s.reported_at IS NULL OR s.reported_at <= now() - make_interval(secs => \(configuration.logSyncInterval.timeInterval))) AS log_due,
                    (s.queued_at IS NOT NULL AND s.queued_at <= now() - make_interval(secs => \(configuration.queuedReportDelay.timeInterval)))
                        AS queued_long,
+                   (s.started_at IS NOT NULL AND s.started_at <= now() - make_interval(secs => \(configuration.runningReportDelay.timeInterval)))
+                       AS running_long,
                    now() AS db_now
             FROM session_steps s JOIN session_runs r ON r.id = s.run_id
             WHERE s.session_id = \(sessionID)
@@ -101,9 +103,17 @@ struct GitHubReporter: Sendable {
             let newestLog: Int64 = try row.decode("newest_log")
             let logDue: Bool = try row.decode("log_due")
             let queuedLong: Bool = try row.decode("queued_long")
+            let runningLong: Bool = try row.decode("running_long")
             let now: Date = try row.decode("db_now")
             let changed = step.reportVersion > step.reportedVersion
 
+            // A step that has just started may end in a moment: show it when it does (one call, not two), or once it
+            // has run for a while. Not the run's first step, whose check run is the commit's first sign of previewd.
+            if step.status == .running && !runningLong && step.name != .detect {
+                let due = (step.startedAt ?? now).addingTimeInterval(configuration.runningReportDelay.timeInterval)
+                laterSync = min(laterSync ?? due, due)
+                continue
+            }
             var orphan: CheckRun?
             if step.checkRunID == nil {
                 // A cancelled step that was queued or running may have a check run on GitHub whose id was never

@@ -26,6 +26,10 @@ public final class SessionEngine: SessionInputHandler, Sendable {
         public var logSyncInterval: Duration
         /// A queued step gets a `queued` check run only after waiting this long (a busy session).
         public var queuedReportDelay: Duration
+        /// A step that started running is shown `in_progress` only once it has run this long; most of allocate and
+        /// configure end sooner and get one check run, created complete, instead of a create and an update.
+        /// The run's first step is exempt: its check run appears at once.
+        public var runningReportDelay: Duration
         /// How often a running step checks whether it was cancelled (superseded or torn down).
         public var watchInterval: Duration
         /// Transient errors are retried this many times inside a step.
@@ -49,7 +53,7 @@ public final class SessionEngine: SessionInputHandler, Sendable {
         public init(
             publicURL: String, mode: SessionMode = .auto, stepTimeouts: [StepName: Int] = Configuration.defaultTimeouts,
             permissionCacheTTL: Duration = .seconds(60), logSyncInterval: Duration = .seconds(3),
-            queuedReportDelay: Duration = .seconds(5), watchInterval: Duration = .seconds(1), transientRetries: Int = 3,
+            queuedReportDelay: Duration = .seconds(5), runningReportDelay: Duration = .seconds(1), watchInterval: Duration = .seconds(1), transientRetries: Int = 3,
             transientBackoff: Duration = .seconds(2), previewTTL: Duration = .seconds(86_400), maxExtension: Duration = .seconds(7 * 86_400),
             maxLivePreviewsPerRepository: Int? = 10, checkRunRenewalAge: Duration = .seconds(12 * 86_400)
         ) {
@@ -59,6 +63,7 @@ public final class SessionEngine: SessionInputHandler, Sendable {
             self.permissionCacheTTL = permissionCacheTTL
             self.logSyncInterval = logSyncInterval
             self.queuedReportDelay = queuedReportDelay
+            self.runningReportDelay = runningReportDelay
             self.watchInterval = watchInterval
             self.transientRetries = transientRetries
             self.transientBackoff = transientBackoff

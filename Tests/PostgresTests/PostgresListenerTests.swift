@@ -46,9 +46,28 @@ struct PostgresListenerTests {
                 try await Task.sleep(for: .milliseconds(50))
             }
             #expect(after.count == 1 && after != before)
-            try await client.notify(channel: "events", payload: "after-reconnect")
-            var iterator = stream.makeAsyncIterator()
-            let notification = await iterator.next()
+            // pg_stat_activity shows LISTEN while it runs, before it commits, and a notification sent before the
+            // commit is not delivered: notify until one arrives, for at most 20 s (a failure, never a hang).
+            let notifier = Task {
+                for _ in 0..<200 where !Task.isCancelled {
+                    try? await client.notify(channel: "events", payload: "after-reconnect")
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            defer { notifier.cancel() }
+            let notification = await withTaskGroup(of: PostgresNotification?.self) { group in
+                group.addTask {
+                    var iterator = stream.makeAsyncIterator()
+                    return await iterator.next()
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(20))
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
             #expect(notification == PostgresNotification(channel: "events", payload: "after-reconnect"))
         }
     }

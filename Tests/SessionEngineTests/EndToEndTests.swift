@@ -258,6 +258,26 @@ struct EndToEndTests {
         }
     }
 
+    @Test("steps that end within the running-report delay get one check run each, created complete")
+    func quickStepsGetOneWriteEach() async throws {
+        try await EngineHarness.with(configuration: EngineHarness.configuration(runningReportDelay: .seconds(600))) { h in
+            try await h.push(branch: "feature", sha: sha1)
+            let session = try await h.session(branch: "feature")
+            try await h.waitUntil("the preview is live") { try await h.statuses(session.id) == [.succeeded, .succeeded, .succeeded, .succeeded] }
+            try await h.settle()
+            let writes = h.writeRequests().filter { $0.path.contains("/check-runs") }
+            for name in ["previewd/allocate", "previewd/configure", "previewd/boot"] {
+                let run = try #require(h.checkRuns(sha: sha1)[name]?.first, "\(name) has a check run")
+                #expect(run.status == "completed" && run.conclusion == "success")
+                let creates = writes.filter { $0.method == .post && $0.json?["name"]?.stringValue == name }
+                #expect(creates.count == 1)
+                #expect(creates.first?.json?["status"]?.stringValue == "completed", "\(name) was created complete")
+                #expect(!writes.contains { $0.method == .patch && $0.path.hasSuffix("/check-runs/\(run.id)") }, "\(name) was never updated")
+            }
+            #expect(writes.filter { $0.method == .post && $0.json?["name"]?.stringValue == "previewd/detect" }.count == 1)
+        }
+    }
+
     @Test("a boot waiting for its app gives its worker slot up: another branch goes live on the only step slot meanwhile")
     func waitingBootFreesItsSlot() async throws {
         try await EngineHarness.with(startWorker: false) { h in

@@ -115,11 +115,15 @@ final class EngineHarness: Sendable {
     /// One store for the harness, as previewd has one: each store keeps intake connections of its own.
     private let deliveryStore: DeliveryStore
 
-    static func configuration(mode: SessionMode = .auto, timeouts: [StepName: Int] = SessionEngine.Configuration.defaultTimeouts) -> SessionEngine.Configuration {
+    /// - Parameter runningReportDelay: none by default: every started step is shown `in_progress` at once.
+    static func configuration(
+        mode: SessionMode = .auto, timeouts: [StepName: Int] = SessionEngine.Configuration.defaultTimeouts,
+        runningReportDelay: Duration = .zero
+    ) -> SessionEngine.Configuration {
         SessionEngine.Configuration(
             publicURL: publicURL, mode: mode, stepTimeouts: timeouts, logSyncInterval: .seconds(3),
             // Queued steps are not reported in these tests, so write counts do not depend on timing.
-            queuedReportDelay: .seconds(600), watchInterval: .milliseconds(50), transientRetries: 3, transientBackoff: .seconds(2))
+            queuedReportDelay: .seconds(600), runningReportDelay: runningReportDelay, watchInterval: .milliseconds(50), transientRetries: 3, transientBackoff: .seconds(2))
     }
 
     /// - Parameters:
