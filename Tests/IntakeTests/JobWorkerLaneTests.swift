@@ -35,16 +35,7 @@ struct JobWorkerLaneTests {
     /// Waits for the next value of `stream`, failing (not hanging) when none comes: without the behaviour under
     /// test the job would never run at all, so this is a liveness bound, not a timing measurement.
     private func next<T: Sendable>(_ stream: AsyncStream<T>, _ what: Comment) async throws -> T {
-        let value = await withTaskGroup(of: T?.self) { group in
-            group.addTask { await stream.first { _ in true } }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(20))
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        let value = await firstValue(within: .seconds(20)) { await stream.first { _ in true } }
         return try #require(value, what)
     }
 

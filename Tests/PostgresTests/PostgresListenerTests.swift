@@ -55,18 +55,9 @@ struct PostgresListenerTests {
                 }
             }
             defer { notifier.cancel() }
-            let notification = await withTaskGroup(of: PostgresNotification?.self) { group in
-                group.addTask {
-                    var iterator = stream.makeAsyncIterator()
-                    return await iterator.next()
-                }
-                group.addTask {
-                    try? await Task.sleep(for: .seconds(20))
-                    return nil
-                }
-                let first = await group.next() ?? nil
-                group.cancelAll()
-                return first
+            let notification = await firstValue(within: .seconds(20)) {
+                var iterator = stream.makeAsyncIterator()
+                return await iterator.next()
             }
             #expect(notification == PostgresNotification(channel: "events", payload: "after-reconnect"))
         }
