@@ -114,15 +114,17 @@ public struct JobQueue: Sendable {
         runAt: Date? = nil,
         maxAttempts: Int = 10
     ) async throws -> Int64? {
+        // The notification goes out with the row, in one statement, and only when a row was inserted.
         let rows = try await connection.query("""
-            INSERT INTO jobs (kind, payload, dedupe_key, serial_key, run_at, max_attempts)
-            VALUES (\(kind), \(PostgresJSON(data: payload)), \(dedupeKey), \(serialKey), coalesce(\(effectiveRunAt(runAt)), now()),
-                    \(maxAttempts))
-            ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
-            RETURNING id
+            WITH inserted AS (
+                INSERT INTO jobs (kind, payload, dedupe_key, serial_key, run_at, max_attempts)
+                VALUES (\(kind), \(PostgresJSON(data: payload)), \(dedupeKey), \(serialKey), coalesce(\(effectiveRunAt(runAt)), now()),
+                        \(maxAttempts))
+                ON CONFLICT (kind, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+                RETURNING id, kind)
+            SELECT id, pg_notify(\(JobQueue.channel), kind) FROM inserted
             """)
         guard let row = rows.first else { return nil }
-        _ = try await connection.query("SELECT pg_notify(\(JobQueue.channel), \(kind))")
         let id = try row.decode("id", as: Int64.self)
         if runAt == nil { noteFollowUp(id: id, kind: kind) }
         return id

@@ -216,7 +216,7 @@ struct SessionStore: Sendable {
                 continue
             }
         }
-        if let current = run {
+        if let current = run, current.approveAll != machine.approveAll {
             try await connection.execute("""
                 UPDATE session_runs SET approve_all = \(machine.approveAll) WHERE id = \(current.id)
                 """)
@@ -251,7 +251,9 @@ struct SessionStore: Sendable {
         step: StepRecord, from: StepStatus, to: StepStatus, reason: String, attempt: Int, on connection: PostgresConnectionHandle
     ) async throws {
         let resets = to == .pending || to == .queued
+        // One statement for the step and its history: every round trip costs two thread hand-offs.
         try await connection.execute("""
+            WITH changed AS (
             UPDATE session_steps SET
                 status = \(to.rawValue), status_reason = \(reason), attempt = \(attempt),
                 report_version = report_version + 1,
@@ -263,10 +265,9 @@ struct SessionStore: Sendable {
                 output = CASE WHEN \(to == .pending) THEN NULL ELSE output END,
                 approved_by = CASE WHEN \(to == .pending) THEN NULL ELSE approved_by END
             WHERE id = \(step.id)
-            """)
-        try await connection.execute("""
+            RETURNING id)
             INSERT INTO step_transitions (step_id, from_status, to_status, reason)
-            VALUES (\(step.id), \(from.rawValue), \(to.rawValue), \(reason))
+            SELECT id, \(from.rawValue), \(to.rawValue), \(reason) FROM changed
             """)
     }
 

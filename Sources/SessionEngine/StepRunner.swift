@@ -3,9 +3,14 @@ import Jobs
 import Postgres
 import PreviewModel
 import PreviewdLogging
+import Synchronization
 import TaskDeadlines
 
 /// Writes a step's log lines to `step_logs`, where the dashboard and the check run's text read them.
+///
+/// Lines are buffered and written by one flush at a time, each flush carrying every line logged meanwhile in one
+/// statement, in order: a step goes on while its lines are stored instead of waiting for a round trip per line
+/// (a boot logs dozens). ``flush()`` waits until every line logged so far is stored.
 struct DatabaseStepLogger: StepLogger {
     let client: PostgresClient
     let stepID: Int64
@@ -13,19 +18,86 @@ struct DatabaseStepLogger: StepLogger {
     let logger: Logger
     /// The worker slot of the step's job, given back when the body only waits.
     var slot: JobSlot? = nil
+    private let buffer = LineBuffer()
+
+    init(client: PostgresClient, stepID: Int64, attempt: Int, logger: Logger, slot: JobSlot? = nil) {
+        self.client = client
+        self.stepID = stepID
+        self.attempt = attempt
+        self.logger = logger
+        self.slot = slot
+    }
 
     func log(_ line: String, stream: LogStream) async {
-        do {
-            try await client.execute("""
-                INSERT INTO step_logs (step_id, attempt, stream, line) VALUES (\(stepID), \(attempt), \(stream.rawValue), \(line))
-                """)
-        } catch {
-            logger.warning("could not store a step log line", ["error": "\(error)", "step.id": "\(stepID)"])
+        guard buffer.append(line, stream: stream) else { return }
+        // This call started the flusher; it runs until the buffer is empty.
+        Task { [self] in
+            while let lines = buffer.takeOrStop() {
+                do {
+                    try await client.execute("""
+                        INSERT INTO step_logs (step_id, attempt, stream, line)
+                        SELECT \(stepID), \(attempt), stream, line
+                        FROM unnest(\(lines.map(\.stream.rawValue))::text[], \(lines.map(\.line))::text[]) WITH ORDINALITY AS l(stream, line, n)
+                        ORDER BY n
+                        """)
+                } catch {
+                    logger.warning("could not store step log lines", ["error": "\(error)", "step.id": "\(stepID)", "lines": "\(lines.count)"])
+                }
+            }
         }
+    }
+
+    /// Returns once every line logged before this call is stored (or failed to be).
+    func flush() async {
+        await buffer.waitUntilDrained()
     }
 
     func onlyWaitingFromHere() {
         slot?.release()
+    }
+
+    /// The lines waiting to be stored, and whether a flush is running.
+    final class LineBuffer: Sendable {
+        private struct State {
+            var lines: [(line: String, stream: LogStream)] = []
+            var flushing = false
+            var drained: [CheckedContinuation<Void, Never>] = []
+        }
+        private let state = Mutex(State())
+
+        /// Adds a line; true when no flush was running, so the caller must start one.
+        func append(_ line: String, stream: LogStream) -> Bool {
+            state.withLock { state in
+                state.lines.append((line, stream))
+                defer { state.flushing = true }
+                return !state.flushing
+            }
+        }
+
+        /// The lines to store next, or `nil` (and the flush ends, waking who waits for it) when there are none.
+        func takeOrStop() -> [(line: String, stream: LogStream)]? {
+            let (lines, waiters) = state.withLock { state -> ([(line: String, stream: LogStream)], [CheckedContinuation<Void, Never>]) in
+                let lines = state.lines
+                state.lines = []
+                guard lines.isEmpty else { return (lines, []) }
+                state.flushing = false
+                defer { state.drained = [] }
+                return ([], state.drained)
+            }
+            for waiter in waiters { waiter.resume() }
+            return lines.isEmpty ? nil : lines
+        }
+
+        func waitUntilDrained() async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let idle = state.withLock { state -> Bool in
+                    guard state.flushing else { return true }
+                    state.drained.append(continuation)
+                    return false
+                }
+                if idle { continuation.resume() }
+            }
+        }
     }
 }
 
@@ -96,6 +168,8 @@ struct StepRunner: Sendable {
         case .succeeded(let outcome): await log.log(outcome.title, stream: .system)
         case .abandoned: break
         }
+        // Every line is stored before the step's end is: the check run that says so shows them.
+        await log.flush()
         try await client.withTransaction { connection in
             try await finish(payload, result: result, on: connection)
             try await JobQueue.complete(job, on: connection)
