@@ -92,7 +92,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "PreviewdCryptoTests", dependencies: ["PreviewdCrypto"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "PreviewdTesting"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "PreviewdTesting", "TaskDeadlines"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdTesting"]),
         .testTarget(name: "PreviewdCoreTests", dependencies: ["PreviewdCore", "PreviewdTesting", "Postgres"]),
         .testTarget(name: "GitHubWebhooksTests", dependencies: ["GitHubWebhooks", "PreviewdTesting"]),
@@ -103,7 +103,7 @@ let package = Package(
             name: "IntakeTests",
             dependencies: [
                 "Intake", "Jobs", "Metrics", "PreviewdTesting", "Postgres", "PreviewdCrypto", "HTTPTypes", "HTTPServer",
-                "HTTPClient", "PreviewdLogging", "GitHubWebhooks",
+                "HTTPClient", "PreviewdLogging", "GitHubWebhooks", "TaskDeadlines",
             ]
         ),
         .testTarget(

@@ -62,38 +62,42 @@ public struct JobQueue: Sendable {
     /// The `NOTIFY` channel that wakes workers when a job is enqueued.
     public static let channel = "previewd_jobs"
 
-    /// The place in line of the job whose handler is running: a job it enqueues to run now takes this place
-    /// instead of the back of the line. Work caused by one push (its session's steps, its check runs) thus goes
-    /// ahead of work caused by later pushes, so under load each preview is finished in turn instead of every
-    /// preview advancing a step at a time and all of them finishing late. ``JobWorker`` sets it.
-    @TaskLocal public static var inheritedRunAt: Date?
-
     /// A job enqueued by the handler of a running job.
     public struct FollowUp: Sendable, Equatable {
         public var id: Int64
         public var kind: String
     }
 
-    /// The jobs a handler enqueued, which its worker may run next in the same slot (see ``JobWorker``).
-    public final class FollowUps: Sendable {
-        private let list = Mutex<[FollowUp]>([])
-        public init() {}
-        public func add(_ followUp: FollowUp) { list.withLock { $0.append(followUp) } }
-        public var all: [FollowUp] { list.withLock { $0 } }
+    /// What the handler of a running job passes on to the jobs it enqueues, and collects of them. ``JobWorker``
+    /// sets it around every handler.
+    public final class RunningJob: Sendable {
+        /// The job's place in line: a job its handler enqueues to run now takes this place instead of the back of
+        /// the line. Work caused by one push (its session's steps, its check runs) thus goes ahead of work caused by
+        /// later pushes, so under load each preview is finished in turn instead of every preview advancing a step
+        /// at a time and all of them finishing late.
+        public let runAt: Date?
+        private let enqueued = Mutex<[FollowUp]>([])
+
+        public init(runAt: Date?) { self.runAt = runAt }
+
+        /// The jobs the handler enqueued (or moved forward) to run now, which its worker may run next in the same slot.
+        public var followUps: [FollowUp] { enqueued.withLock { $0 } }
+
+        func add(_ followUp: FollowUp) { enqueued.withLock { $0.append(followUp) } }
     }
 
-    /// Collects what the running job's handler enqueues; ``JobWorker`` sets it.
-    @TaskLocal public static var followUps: FollowUps?
+    /// The job whose handler runs in this task, if any.
+    @TaskLocal public static var runningJob: RunningJob?
 
     /// Tells the running job's worker that job `id` (enqueued, or moved forward, by its handler) may run next.
     public static func noteFollowUp(id: Int64, kind: String) {
-        followUps?.add(FollowUp(id: id, kind: kind))
+        runningJob?.add(FollowUp(id: id, kind: kind))
     }
 
     /// When a job enqueued now with `runAt` should run: `runAt` itself when given, else the place in line of the
     /// job that enqueues it, else now (`nil`).
     public static func effectiveRunAt(_ runAt: Date?) -> Date? {
-        runAt ?? inheritedRunAt
+        runAt ?? runningJob?.runAt
     }
 
     public let client: PostgresClient
@@ -170,14 +174,19 @@ public struct JobQueue: Sendable {
                   AND (jobs.serial_key IS NULL OR NOT EXISTS (
                       SELECT 1 FROM jobs older WHERE older.serial_key = jobs.serial_key AND older.state IN ('queued', 'running')
                         AND older.id < jobs.id))
-                RETURNING jobs.id, jobs.kind, jobs.payload::text AS payload, jobs.attempts, jobs.max_attempts,
-                          jobs.serial_key, jobs.dedupe_key, jobs.lease_owner, jobs.run_at
+                RETURNING \(unsafeRaw: Self.claimedColumns)
                 """)
             return try rows.first.map(Job.init(row:))
         } catch let error as PostgresError where error.isUniqueViolation {
             return nil  // a job of the same serial key started meanwhile
         }
     }
+
+    /// What a claim returns: the columns ``Job/init(row:)`` reads.
+    static let claimedColumns = """
+        jobs.id, jobs.kind, jobs.payload::text AS payload, jobs.attempts, jobs.max_attempts,
+        jobs.serial_key, jobs.dedupe_key, jobs.lease_owner, jobs.run_at
+        """
 
     /// The claim statement (one statement: it runs in its own transaction).
     static func claimQuery(kinds: [String], owner: String, lease: Duration) -> PostgresQuery {
@@ -221,8 +230,7 @@ public struct JobQueue: Sendable {
                  -- simply queued again, and any later synchronous commit (the job's own work) flushes it first.
                  (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed_claim
             WHERE jobs.id = candidate.id
-            RETURNING jobs.id, jobs.kind, jobs.payload::text AS payload, jobs.attempts, jobs.max_attempts,
-                      jobs.serial_key, jobs.dedupe_key, jobs.lease_owner, jobs.run_at
+            RETURNING \(unsafeRaw: Self.claimedColumns)
             """
     }
 

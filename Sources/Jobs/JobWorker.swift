@@ -193,15 +193,13 @@ public final class JobWorker: Sendable {
             _ = try? await queue.fail(job, error: "no handler for job kind \(job.kind)", permanent: true)
             return nil
         }
-        let followUps = JobQueue.FollowUps()
+        let running = JobQueue.RunningJob(runAt: job.runAt)
         let lease = configuration.lease
         let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
             group.addTask {
                 do {
-                    // What the handler enqueues to run now keeps this job's place in line (see JobQueue.inheritedRunAt).
-                    try await JobQueue.$inheritedRunAt.withValue(job.runAt) {
-                        try await JobQueue.$followUps.withValue(followUps) { try await handler(job) }
-                    }
+                    // What the handler enqueues to run now keeps this job's place in line (see JobQueue.RunningJob).
+                    try await JobQueue.$runningJob.withValue(running) { try await handler(job) }
                     return .success(())
                 } catch { return .failure(error) }
             }
@@ -227,7 +225,7 @@ public final class JobWorker: Sendable {
             case .success:
                 try await queue.completeIfRunning(job)
                 jobLogger.debug("job succeeded")
-                return followUps.all
+                return running.followUps
             case .failure(let error as JobQueueError):
                 jobLogger.warning("job lease lost", ["error": error.description])
             case .failure(is CancellationError) where Task.isCancelled:

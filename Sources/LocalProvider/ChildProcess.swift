@@ -1,6 +1,7 @@
 import Foundation
 import PreviewModel
 import Synchronization
+import TaskDeadlines
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -82,16 +83,7 @@ final class ChildProcess: Sendable {
     /// The reaping thread wakes the waiter, so a command's end is noticed at once (a boot runs several).
     func waitForExit(timeout: Duration) async -> ChildExitStatus? {
         if let status = exitStatus { return status }
-        return await withTaskGroup(of: ChildExitStatus?.self) { group in
-            group.addTask { await self.exited() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        return await firstValue(within: timeout) { await self.exited() }
     }
 
     /// The exit status once the process has been reaped; `nil` when the task is cancelled first.

@@ -33,7 +33,7 @@ extension LocalProvider {
             if record.headSHA == commit {
                 await log.log("The app for \(commit) is already running (process group \(record.pgid ?? 0)); checking that it answers.", stream: .system)
                 let offset = (try? FileManager.default.attributesOfItem(atPath: directory.appLog.path)[.size] as? Int) ?? 0
-                log.onlyWaitingFromHere()
+                // Only waiting: it gives its slot up at once (no `keepSlotFor`).
                 try await waitUntilHealthy(record: record, child: apps.withLock { $0[sessionID] }, directory: directory, logOffset: offset, redactor: redactor, log: log)
                 return result
             }

@@ -35,3 +35,18 @@ private final class ResumeOnce: Sendable {
         }
     }
 }
+
+/// Runs `body` for at most `limit`: its value, or `nil` once the limit passed (`body` is then cancelled). Unlike
+/// ``Task/finishes(within:)`` the work is a child of the caller: cancelling the caller cancels it too.
+public func firstValue<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async -> T?) async -> T? {
+    await withTaskGroup(of: T?.self) { group in
+        group.addTask { await body() }
+        group.addTask {
+            try? await Task.sleep(for: limit)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}

@@ -4,6 +4,7 @@ import Postgres
 import PreviewdLogging
 import PreviewdTesting
 import Synchronization
+import TaskDeadlines
 import Testing
 
 /// Opens once; every waiter (before or after) goes on.
@@ -37,6 +38,18 @@ struct JobWorkerLaneTests {
     private func next<T: Sendable>(_ stream: AsyncStream<T>, _ what: Comment) async throws -> T {
         let value = await firstValue(within: .seconds(20)) { await stream.first { _ in true } }
         return try #require(value, what)
+    }
+
+    /// Runs `worker` while `body` runs, then stops it. When `body` fails the worker is cancelled but not awaited:
+    /// a handler may still wait for a gate the failed body never opened.
+    private func whileRunning(_ worker: JobWorker, _ body: () async throws -> Void) async throws {
+        let running = Task { await worker.run() }
+        do { try await body() } catch {
+            running.cancel()
+            throw error
+        }
+        running.cancel()
+        await running.value
     }
 
     private func notifications(_ listener: PostgresListener) -> @Sendable () -> AsyncStream<String> {
@@ -74,15 +87,14 @@ struct JobWorkerLaneTests {
                 configuration: .init(owner: "lanes", concurrency: 1, lease: .seconds(30), pollInterval: .seconds(30),
                                      lanes: [.init(kinds: ["report"], concurrency: 1)]),
                 notifications: notifications(listener), logger: Logger(level: .critical))
-            let running = Task { await worker.run() }
-            try await Task.sleep(for: .milliseconds(300))  // let the listener subscribe
-            try await queue.enqueue(kind: "long")
-            _ = try await next(started, "the long job started")
-            let report = try await queue.enqueue(kind: "report")
-            #expect(try await next(ran, "the report ran while the long job held the only other slot") == report)
-            gate.open()
-            running.cancel()
-            await running.value
+            try await whileRunning(worker) {
+                try await Task.sleep(for: .milliseconds(300))  // let the listener subscribe
+                try await queue.enqueue(kind: "long")
+                _ = try await next(started, "the long job started")
+                let report = try await queue.enqueue(kind: "report")
+                #expect(try await next(ran, "the report ran while the long job held the only other slot") == report)
+                gate.open()
+            }
         }
     }
 
@@ -106,16 +118,15 @@ struct JobWorkerLaneTests {
                 ],
                 configuration: .init(owner: "slots", concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(50)),
                 logger: Logger(level: .critical))
-            let running = Task { await worker.run() }
-            let boot = try #require(try await queue.enqueue(kind: "boot"))
-            #expect(try await next(waiting, "the boot started") == boot)
-            let step = try await queue.enqueue(kind: "step")
-            #expect(try await next(ran, "the next job ran in the slot the waiting boot gave up") == step)
-            #expect(try await client.query("SELECT 1 FROM jobs WHERE id = \(boot) AND state = 'running'").count == 1)
-            gate.open()
-            try await waitUntilSucceeded(boot, client: client)
-            running.cancel()
-            await running.value
+            try await whileRunning(worker) {
+                let boot = try #require(try await queue.enqueue(kind: "boot"))
+                #expect(try await next(waiting, "the boot started") == boot)
+                let step = try await queue.enqueue(kind: "step")
+                #expect(try await next(ran, "the next job ran in the slot the waiting boot gave up") == step)
+                #expect(try await client.query("SELECT 1 FROM jobs WHERE id = \(boot) AND state = 'running'").count == 1)
+                gate.open()
+                try await waitUntilSucceeded(boot, client: client)
+            }
         }
     }
 
@@ -139,22 +150,21 @@ struct JobWorkerLaneTests {
                 ],
                 configuration: .init(owner: "order", concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(50)),
                 logger: Logger(level: .critical))
-            let running = Task { await worker.run() }
-            let push = try #require(try await queue.enqueue(kind: "push"))
-            var order = [try await next(ran, "the push ran")]
-            let later = try #require(try await queue.enqueue(kind: "later-push"))
-            gate.open()
-            order.append(try await next(ran, "the next job ran"))
-            order.append(try await next(ran, "the last job ran"))
-            #expect(order == ["push", "step", "later-push"])
-            let times = try await client.query("""
-                SELECT (SELECT run_at FROM jobs WHERE kind = 'step') = (SELECT run_at FROM jobs WHERE id = \(push)) AS inherited,
-                       (SELECT run_at FROM jobs WHERE id = \(later)) > (SELECT run_at FROM jobs WHERE id = \(push)) AS later_after
-                """)[0]
-            #expect(try times.decode("inherited", as: Bool.self))
-            #expect(try times.decode("later_after", as: Bool.self))
-            running.cancel()
-            await running.value
+            try await whileRunning(worker) {
+                let push = try #require(try await queue.enqueue(kind: "push"))
+                var order = [try await next(ran, "the push ran")]
+                let later = try #require(try await queue.enqueue(kind: "later-push"))
+                gate.open()
+                order.append(try await next(ran, "the next job ran"))
+                order.append(try await next(ran, "the last job ran"))
+                #expect(order == ["push", "step", "later-push"])
+                let times = try await client.query("""
+                    SELECT (SELECT run_at FROM jobs WHERE kind = 'step') = (SELECT run_at FROM jobs WHERE id = \(push)) AS inherited,
+                           (SELECT run_at FROM jobs WHERE id = \(later)) > (SELECT run_at FROM jobs WHERE id = \(push)) AS later_after
+                    """)[0]
+                #expect(try times.decode("inherited", as: Bool.self))
+                #expect(try times.decode("later_after", as: Bool.self))
+            }
         }
     }
 
@@ -179,15 +189,14 @@ struct JobWorkerLaneTests {
                 ],
                 configuration: .init(owner: "chain", concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(50)),
                 logger: Logger(level: .critical))
-            let running = Task { await worker.run() }
-            try await queue.enqueue(kind: "push", serialKey: "session:1")
-            let push = try await next(ran, "the push ran")
-            let report = try await next(ran, "its follow-up ran")
-            #expect(push.0 == "push" && report.0 == "report")
-            #expect(push.1 != nil && report.1 != nil)
-            #expect((push.1 === report.1) == !releasesSlot)
-            running.cancel()
-            await running.value
+            try await whileRunning(worker) {
+                try await queue.enqueue(kind: "push", serialKey: "session:1")
+                let push = try await next(ran, "the push ran")
+                let report = try await next(ran, "its follow-up ran")
+                #expect(push.0 == "push" && report.0 == "report")
+                #expect(push.1 != nil && report.1 != nil)
+                #expect((push.1 === report.1) == !releasesSlot)
+            }
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Postgres
 import PreviewdLogging
 import PreviewdTesting
+import TaskDeadlines
 import Testing
 
 @Suite("LISTEN/NOTIFY")

@@ -83,11 +83,16 @@ def app_start_seconds(copies, samples):
     return times
 
 
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (which may hold spaces and parentheses)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid):
     """User + system CPU time the process has used so far."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        fields = stat_fields(pid)
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
@@ -95,16 +100,12 @@ def cpu_seconds(pid):
 
 def tree_cpu_seconds(pid):
     """CPU time of a process, of its children it has reaped, and of its live children (one level): user + system."""
-    def fields(p):
-        with open(f"/proc/{p}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
     try:
-        own = fields(pid)
-        total = sum(int(v) for v in own[11:15])
+        total = sum(int(v) for v in stat_fields(pid)[11:15])
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
-                    child = fields(entry)
+                    child = stat_fields(entry)
                 except OSError:
                     continue
                 if int(child[1]) == pid:
