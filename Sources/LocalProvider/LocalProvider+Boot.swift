@@ -191,12 +191,14 @@ extension LocalProvider {
                 throw ProviderError("\(what) failed with \(status)." + Self.lastLines(outcome.tail), isTransient: Self.looksTransient(outcome.tail))
             }
         }
-        try require(try await git(["init", "--quiet", source]), "git init")
-        var fetched = try await git(["-C", source, "fetch", "--depth", "1", "--no-tags", display, commit])
+        // No template (the sample hooks are a dozen files to create for nothing) and no maintenance run after the
+        // fetch (a one-commit checkout has nothing to pack): two of a boot's costs that are not the app's.
+        try require(try await git(["init", "--quiet", "--template=", source]), "git init")
+        var fetched = try await git(["-C", source, "fetch", "--no-auto-maintenance", "--depth", "1", "--no-tags", display, commit])
         var target = "FETCH_HEAD"
         if fetched.status?.succeeded != true && url.scheme == "file" {
             await log.log("Fetching the commit alone was refused; fetching every branch and tag instead.", stream: .system)
-            fetched = try await git(["-C", source, "fetch", "--no-tags", display, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"])
+            fetched = try await git(["-C", source, "fetch", "--no-auto-maintenance", "--no-tags", display, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"])
             target = commit
         }
         try require(fetched, "Fetching \(commit) from \(display)")
@@ -268,14 +270,17 @@ extension LocalProvider {
         let timeout = configuration.healthTimeout
         let deadline = ContinuousClock.now + timeout
         let started = ContinuousClock.now
-        var polls = 0
+        var lastDrain = started
         var slotGivenUp = false
         while true {
             if !slotGivenUp && ContinuousClock.now - started >= keepSlotFor {
                 log.onlyWaitingFromHere()
                 slotGivenUp = true
             }
-            await drain()
+            if ContinuousClock.now - lastDrain >= Self.logTailInterval {
+                await drain()
+                lastDrain = ContinuousClock.now
+            }
             if let status = child?.exitStatus {
                 await drain(final: true)
                 throw ProviderError("The app exited with \(status) before answering HTTP on port \(record.port)." + Self.lastLines(tail))
@@ -284,7 +289,9 @@ extension LocalProvider {
                 await drain(final: true)
                 throw ProviderError("The app stopped before answering HTTP on port \(record.port)." + Self.lastLines(tail))
             }
-            if await answersHTTP(port: record.port) {
+            // The HTTP check only once the port takes connections: a refused connect costs microseconds, a request
+            // through the HTTP client far more, so the port can be watched closely without taking the app's CPU.
+            if Ports.acceptsConnections(record.port), await answersHTTP(port: record.port) {
                 await drain()
                 await log.log("The app answers at \(previewURL(port: record.port))", stream: .system)
                 return
@@ -297,18 +304,19 @@ extension LocalProvider {
                     "The app did not answer HTTP on port \(record.port) within \(Self.describe(timeout)); it must listen on the port given in $PORT."
                         + Self.lastLines(tail))
             }
-            try await Task.sleep(for: Self.healthPollInterval(poll: polls, elapsed: ContinuousClock.now - started))
-            polls += 1
+            try await Task.sleep(for: Self.healthPollInterval(elapsed: ContinuousClock.now - started))
         }
     }
 
-    /// How long to wait before health-checking a starting app again. Most apps answer within a few seconds, and
-    /// many boots at once make each app slower: look every 50 ms (after 20 and 40 ms) for the first 5 s, so a
-    /// preview is seen live at most 50 ms late, then every 200 ms for apps that take long.
-    static func healthPollInterval(poll: Int, elapsed: Duration) -> Duration {
-        if elapsed >= .seconds(5) { return .milliseconds(200) }
-        return .milliseconds(min(50, 20 << min(poll, 2)))
+    /// How long to wait before looking at a starting app's port again. Most apps answer within a few seconds, and
+    /// a boot keeps its worker slot while it waits: look every 5 ms for the first 5 s (a connect to a closed port
+    /// costs microseconds), so a preview is seen live at most 5 ms late, then every 200 ms for apps that take long.
+    static func healthPollInterval(elapsed: Duration) -> Duration {
+        elapsed >= .seconds(5) ? .milliseconds(200) : .milliseconds(5)
     }
+
+    /// How often the app's output is copied into the step log while boot waits for it.
+    static let logTailInterval = Duration.milliseconds(50)
 
     // MARK: - Small helpers
 

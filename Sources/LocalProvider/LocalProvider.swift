@@ -291,6 +291,11 @@ public final class LocalProvider: PreviewProvider {
             let all = groups.filter(ProcessTable.groupExists).union(marked.map(\.processGroup)).filter { $0 > 1 && $0 != own }
             return (all, marked.map(\.pid))
         }
+        // What is left of `left` without a scan: groups with a member, processes alive. Checked every 100 ms while
+        // the processes stop; the scan of every process on the machine only confirms that none is left.
+        func stillRunning(_ left: (groups: Set<pid_t>, pids: [pid_t])) -> (groups: Set<pid_t>, pids: [pid_t]) {
+            (left.groups.filter(ProcessTable.groupExists), left.pids.filter(ProcessTable.isLive))
+        }
         var left = await remaining()
         guard !left.groups.isEmpty || !left.pids.isEmpty else { return }
         await log.log("Stopping the preview's processes (process groups \(left.groups.sorted().map(String.init).joined(separator: ", "))).", stream: .system)
@@ -300,8 +305,15 @@ public final class LocalProvider: PreviewProvider {
             for pid in left.pids { kill(pid, signal) }
             let deadline = ContinuousClock.now + (signal == SIGTERM ? .seconds(10) : .seconds(5))
             while ContinuousClock.now < deadline {
-                left = await remaining()
-                if left.groups.isEmpty && left.pids.isEmpty { return }
+                left = stillRunning(left)
+                if left.groups.isEmpty && left.pids.isEmpty {
+                    left = await remaining()
+                    if left.groups.isEmpty && left.pids.isEmpty { return }
+                    // Processes the first scan did not see (started meanwhile, or left their group): these get the signal too.
+                    groups.formUnion(left.groups)
+                    for group in left.groups { kill(-group, signal) }
+                    for pid in left.pids { kill(pid, signal) }
+                }
                 // A cancelled step (superseded, or previewd stopping) does not wait politely.
                 if signal == SIGTERM && Task.isCancelled { break }
                 await Self.pause(.milliseconds(100))

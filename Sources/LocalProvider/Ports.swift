@@ -37,6 +37,27 @@ enum Ports {
         return result == 0
     }
 
+    /// Whether something accepts TCP connections on `127.0.0.1:port` now: a connect on the loopback interface,
+    /// answered (or refused) at once.
+    static func acceptsConnections(_ port: Int) -> Bool {
+        guard (1...65535).contains(port) else { return false }
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return result == 0
+    }
+
     /// Reserves a free port in `range` for `sessionID` that is not in `taken`, starting the search at a
     /// random place so concurrent previewd processes rarely race for the same one.
     static func reserveFree(in range: ClosedRange<Int>, excluding taken: Set<Int>, for sessionID: UUID) -> Int? {

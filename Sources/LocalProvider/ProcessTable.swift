@@ -103,6 +103,11 @@ enum ProcessTable {
         return pids
     }
 
+    /// Whether process `pid` exists and is not a zombie.
+    static func isLive(_ pid: pid_t) -> Bool {
+        liveEntry(pid) != nil
+    }
+
     /// `pid` with its process group, unless it is gone or a zombie.
     private static func liveEntry(_ pid: pid_t) -> Entry? {
         guard let stat = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return nil }

@@ -80,6 +80,8 @@ struct State: Sendable {
     /// Trees of full commit or tree SHAs (immutable), by repository, SHA and whether recursive: GitHub answers
     /// these from storage, while the fake asks git in three processes each time.
     var trees: [TreeKey: CachedTree] = [:]
+    /// Full SHAs known to name commits, by repository (immutable as well): most API calls name their commit by SHA.
+    var knownCommits: [RepositoryName: Set<String>] = [:]
     var tokens: [String: TokenState] = [:]
     var rateRemaining: [Int64: Int] = [:]
     var faults: [FaultState] = []
@@ -699,9 +701,19 @@ extension FakeGitHub {
 
     /// The commit SHA `ref` names: a branch, tag or SHA.
     func resolveCommit(_ ref: String, in repository: RepositoryName) -> String? {
+        let isFullSHA = ref.count == 40 && ref.allSatisfy(\.isHexDigit)
+        if let explicit = state.withLock({ $0.repositories[repository]?.branches[ref] }) { return explicit }
+        if isFullSHA, state.withLock({ $0.knownCommits[repository]?.contains(ref.lowercased()) ?? false }) { return ref.lowercased() }
         if let head = branchHead(ref, in: repository) { return head }
-        guard let git = gitRepository(repository), !ref.hasPrefix("-") else { return nil }
-        return try? git.git(["rev-parse", "--verify", "--quiet", "\(ref)^{commit}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let git = gitRepository(repository), !ref.hasPrefix("-"),
+              let commit = try? git.git(["rev-parse", "--verify", "--quiet", "\(ref)^{commit}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        else { return nil }
+        if isFullSHA && commit == ref.lowercased() { rememberCommit(commit, in: repository) }
+        return commit
+    }
+
+    private func rememberCommit(_ commit: String, in repository: RepositoryName) {
+        state.withLock { _ = $0.knownCommits[repository, default: []].insert(commit) }
     }
 
     struct TreeEntry: Sendable {
@@ -741,6 +753,7 @@ extension FakeGitHub {
     /// Reads the trees of `commit` into the cache now, so that API calls for it later spawn no git process (as
     /// GitHub's own answer costs no work on this machine).
     public func warmTreeCache(commit: String, in repository: RepositoryName) {
+        rememberCommit(commit.lowercased(), in: repository)
         for recursive in [false, true] { _ = lookUpTree(commit, in: repository, recursive: recursive) }
     }
 

@@ -59,8 +59,8 @@ public struct LocalGitRepository: Sendable {
     /// Runs `git` in the repository and returns its standard output as bytes.
     public func gitData(_ arguments: [String]) throws -> Data {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", url.path] + arguments
+        process.executableURL = Self.gitExecutable
+        process.arguments = ["-C", url.path] + arguments
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
@@ -77,6 +77,19 @@ public struct LocalGitRepository: Sendable {
         }
         return data
     }
+}
+
+extension LocalGitRepository {
+    /// `git` found on `PATH` once: started directly, not through `/usr/bin/env`, which would double the processes the
+    /// fake GitHub starts for every answer it reads from git.
+    static let gitExecutable: URL = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") where !directory.isEmpty {
+            let candidate = "\(directory)/git"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return URL(fileURLWithPath: candidate) }
+        }
+        return URL(fileURLWithPath: "/usr/bin/git")
+    }()
 }
 
 /// A `git` command run by a test helper failed.

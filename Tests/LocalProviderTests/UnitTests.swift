@@ -29,11 +29,29 @@ struct UnitTests {
         #expect(ChildExitStatus(waitStatus: raw) == status)
     }
 
-    @Test(arguments: [
-        (0, 0, 20), (1, 40, 40), (2, 120, 50), (3, 200, 50), (40, 2_000, 50), (99, 4_999, 50), (100, 5_000, 200), (500, 60_000, 200),
-    ])
-    func healthChecksLookEvery50MillisecondsForFiveSeconds(poll: Int, elapsedMilliseconds: Int, intervalMilliseconds: Int) {
-        #expect(LocalProvider.healthPollInterval(poll: poll, elapsed: .milliseconds(elapsedMilliseconds)) == .milliseconds(intervalMilliseconds))
+    @Test(arguments: [(0, 5), (40, 5), (2_000, 5), (4_999, 5), (5_000, 200), (60_000, 200)])
+    func healthChecksLookEvery5MillisecondsForFiveSeconds(elapsedMilliseconds: Int, intervalMilliseconds: Int) {
+        #expect(LocalProvider.healthPollInterval(elapsed: .milliseconds(elapsedMilliseconds)) == .milliseconds(intervalMilliseconds))
+    }
+
+    @Test func aPortAcceptsConnectionsOnlyWhileSomethingListens() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        // Bound but not listening: connections are refused.
+        #expect(!Ports.acceptsConnections(port))
+        #expect(listen(listener, 8) == 0)
+        #expect(Ports.acceptsConnections(port))
+        #expect(!Ports.acceptsConnections(0))
     }
 
     @Test func waitingForExitReturnsTheStatusOrNilAtTheTimeout() async throws {
