@@ -149,13 +149,20 @@ public struct JobQueue: Sendable {
 
     /// Claims the oldest runnable job of one of `kinds` for `owner`, or returns `nil` when none is runnable.
     public func claim(kinds: [String], owner: String, lease: Duration) async throws -> Job? {
+        try await claimNext(kinds: kinds, owner: owner, lease: lease)?.job
+    }
+
+    /// Claims like ``claim(kinds:owner:lease:)`` and tells whether another job of `kinds` was runnable at that moment,
+    /// so a worker wakes another slot only when there is work for it.
+    public func claimNext(kinds: [String], owner: String, lease: Duration) async throws -> (job: Job, moreRunnable: Bool)? {
         do {
             // Candidates: the head (oldest open job) of each serial key, found with one index probe per key,
             // and the oldest unkeyed jobs. Scanning every waiting job and asking whether an older one of its
             // key is open costs O(jobs queued): 130 ms per claim with 10,000 deliveries of one repository.
             // 64 unkeyed candidates cover every row another claimer can have locked at the same moment.
             let rows = try await client.query(Self.claimQuery(kinds: kinds, owner: owner, lease: lease))
-            return try rows.first.map(Job.init(row:))
+            guard let row = rows.first else { return nil }
+            return (try Job(row: row), try row.decode("more_runnable", as: Bool.self))
         } catch let error as PostgresError where error.isUniqueViolation {
             // Another worker claimed a job with the same serial key at the same moment; try again later.
             return nil
@@ -222,15 +229,23 @@ public struct JobQueue: Sendable {
                 ORDER BY j.run_at, j.id
                 LIMIT 1
                 FOR UPDATE OF j SKIP LOCKED
+            ), runnable AS (
+                -- How many candidates could run now, the claimed one included (its row is read as it was before).
+                SELECT count(*) AS count FROM jobs j
+                WHERE j.id = ANY(ARRAY(SELECT id FROM candidates))
+                  AND j.kind = ANY(\(kinds))
+                  AND CASE j.state WHEN 'queued' THEN j.run_at <= now()
+                                   WHEN 'running' THEN j.lease_expires_at < now()
+                                   ELSE false END
             )
             UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = \(owner),
                    lease_expires_at = now() + make_interval(secs => \(lease.seconds)), updated_at = now()
-            FROM candidate,
+            FROM candidate, runnable,
                  -- A claim need not wait for its WAL flush: if the server crashes before flushing it, the job is
                  -- simply queued again, and any later synchronous commit (the job's own work) flushes it first.
                  (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed_claim
             WHERE jobs.id = candidate.id
-            RETURNING \(unsafeRaw: Self.claimedColumns)
+            RETURNING \(unsafeRaw: Self.claimedColumns), runnable.count > 1 AS more_runnable
             """
     }
 

@@ -36,7 +36,7 @@ public final class JobWorker: Sendable {
         public var concurrency: Int
         /// How long a claim stays valid without a heartbeat.
         public var lease: Duration
-        /// Longest sleep between queue checks when no notification arrives.
+        /// How often each lane checks the queue when no notification arrives (one claim per lane, not per slot).
         public var pollInterval: Duration
         /// Kinds that run in slots of their own; `concurrency` counts the slots of every other kind.
         public var lanes: [Lane]
@@ -125,9 +125,18 @@ public final class JobWorker: Sendable {
             }
             for lane in lanes {
                 for _ in 0..<lane.concurrency { group.addTask { await self.loop(lane) } }
+                // The safety net for delayed jobs, expired leases and missed notifications: one claim per lane every
+                // poll interval (a successful one passes the wake-up on while more is runnable), not one per idle loop.
+                group.addTask { [pollInterval = configuration.pollInterval] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: pollInterval)
+                        if Task.isCancelled { break }
+                        await lane.wakeup.signal()
+                    }
+                }
             }
-            // The loops end on cancellation; the notification task may not, so cancel the group.
-            for _ in 0..<loops { await group.next() }
+            // The loops and the poll tasks end on cancellation; the notification task may not, so cancel the group.
+            for _ in 0..<(loops + lanes.count) { await group.next() }
             group.cancelAll()
         }
     }
@@ -145,16 +154,16 @@ public final class JobWorker: Sendable {
                 // One loop of the lane asks the queue at a time: loops woken meanwhile leave it a note to ask again
                 // instead of each sending the same query, which mostly finds nothing (the job was claimed already).
                 guard lane.claims.begin() else {
-                    await lane.wakeup.wait(timeout: configuration.pollInterval)
+                    await lane.wakeup.wait(timeout: Self.idleTimeout)
                     continue
                 }
                 do {
-                    let claimed = try await queue.claim(kinds: lane.kinds, owner: configuration.owner, lease: configuration.lease)
+                    let claimed = try await queue.claimNext(kinds: lane.kinds, owner: configuration.owner, lease: configuration.lease)
                     let askedMeanwhile = lane.claims.end()
-                    if let job = claimed {
+                    if let (job, moreRunnable) = claimed {
                         failures = 0
-                        // More may be waiting: pass the wake-up on to one idle loop (which stops the chain if not).
-                        await lane.wakeup.signal()
+                        // More is waiting, or was enqueued while this loop asked: pass the wake-up on to one idle loop.
+                        if moreRunnable || askedMeanwhile { await lane.wakeup.signal() }
                         let slot = JobSlot.open(for: job)
                         group.addTask {
                             var current = job
@@ -182,10 +191,13 @@ public final class JobWorker: Sendable {
                     try? await Task.sleep(for: .milliseconds(min(30_000, 250 << min(failures, 7))))
                     continue
                 }
-                await lane.wakeup.wait(timeout: configuration.pollInterval)
+                await lane.wakeup.wait(timeout: Self.idleTimeout)
             }
         }
     }
+
+    /// How long an idle loop sleeps without a wake-up: the lane's poll task wakes one loop every poll interval.
+    private static let idleTimeout = Duration.seconds(60)
 
     /// Claims the first of `followUps` this lane runs, if it is still queued and first in line for its serial key.
     private func claimFollowUp(_ followUps: [JobQueue.FollowUp], in lane: LaneState) async -> Job? {

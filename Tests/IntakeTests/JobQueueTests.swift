@@ -3,6 +3,7 @@ import Foundation
 import Postgres
 import PreviewdLogging
 import PreviewdTesting
+import TaskDeadlines
 import Testing
 
 @Suite("PostgreSQL job queue")
@@ -136,6 +137,56 @@ struct JobQueueTests {
                 return try read[0].decode("n", as: Int.self)
             }
             #expect(rowsRead < 100, "the claim read \(rowsRead) rows of jobs")
+        }
+    }
+
+    @Test("a claim tells whether another job of its kinds is runnable")
+    func claimTellsWhetherMoreIsRunnable() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            try await queue.enqueue(kind: "k")
+            try await queue.enqueue(kind: "k")
+            try await queue.enqueue(kind: "other")
+            try await queue.enqueue(kind: "k", runAt: Date().addingTimeInterval(3600))
+            let first = try #require(try await queue.claimNext(kinds: ["k"], owner: "w", lease: .seconds(30)))
+            #expect(first.moreRunnable)
+            // Left: a job of another kind and one not due yet.
+            let second = try #require(try await queue.claimNext(kinds: ["k"], owner: "w", lease: .seconds(30)))
+            #expect(!second.moreRunnable)
+            #expect(try await queue.claimNext(kinds: ["k"], owner: "w", lease: .seconds(30)) == nil)
+        }
+    }
+
+    @Test("a backlog nobody was notified of is drained at once, each claim waking the next slot while more is runnable")
+    func backlogWithoutNotificationsDrains() async throws {
+        try await TestDatabase.withMigratedDatabase { client, _ in
+            let queue = JobQueue(client: client)
+            let ran = AsyncStream<Int64>.makeStream()
+            let release = AsyncStream<Void>.makeStream()
+            // Each job holds its slot until the test ends, so every job needs a claim of its own (no follow-ups).
+            let worker = JobWorker(
+                queue: queue,
+                handlers: ["k": { job in
+                    ran.continuation.yield(job.id)
+                    for await _ in release.stream { break }
+                }],
+                // No notifications, and a poll far beyond the test: only passed-on wake-ups can start the jobs.
+                configuration: .init(owner: "backlog", concurrency: 6, lease: .seconds(60), pollInterval: .seconds(600)),
+                logger: Logger(level: .critical))
+            let running = Task { await worker.run() }
+            try await Task.sleep(for: .milliseconds(300))  // every slot found the queue empty and sleeps
+            for _ in 0..<6 { try await queue.enqueue(kind: "k") }
+            // One wake-up for the lane, as one notification would give.
+            await worker.poke()
+            var started: Set<Int64> = []
+            for _ in 0..<6 {
+                let id = await firstValue(within: .seconds(20)) { await ran.stream.first { _ in true } }
+                started.insert(try #require(id, "only \(started.count) of 6 queued jobs started"))
+            }
+            #expect(started.count == 6)
+            running.cancel()
+            release.continuation.finish()
+            await running.value
         }
     }
 
