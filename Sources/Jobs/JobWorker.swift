@@ -70,7 +70,6 @@ public final class JobWorker: Sendable {
         let kinds: [String]
         let concurrency: Int
         let wakeup = Wakeup()
-        let claims = ClaimTurn()
     }
 
     private let queue: JobQueue
@@ -151,19 +150,12 @@ public final class JobWorker: Sendable {
         await withDiscardingTaskGroup { group in
             var failures = 0
             while !Task.isCancelled {
-                // One loop of the lane asks the queue at a time: loops woken meanwhile leave it a note to ask again
-                // instead of each sending the same query, which mostly finds nothing (the job was claimed already).
-                guard lane.claims.begin() else {
-                    await lane.wakeup.wait(timeout: Self.idleTimeout)
-                    continue
-                }
                 do {
                     let claimed = try await queue.claimNext(kinds: lane.kinds, owner: configuration.owner, lease: configuration.lease)
-                    let askedMeanwhile = lane.claims.end()
                     if let (job, moreRunnable) = claimed {
                         failures = 0
-                        // More is waiting, or was enqueued while this loop asked: pass the wake-up on to one idle loop.
-                        if moreRunnable || askedMeanwhile { await lane.wakeup.signal() }
+                        // More is waiting: pass the wake-up on to one idle loop (each enqueue wakes one as well).
+                        if moreRunnable { await lane.wakeup.signal() }
                         let slot = JobSlot.open(for: job)
                         group.addTask {
                             var current = job
@@ -182,9 +174,7 @@ public final class JobWorker: Sendable {
                         continue
                     }
                     failures = 0
-                    if askedMeanwhile { continue }
                 } catch {
-                    _ = lane.claims.end()
                     // The database is unreachable or restarting: back off, then try again.
                     failures += 1
                     logger.warning("job claim failed", ["error": "\(error)", "retry.in_ms": "\(min(30_000, 250 << min(failures, 7)))"])
@@ -351,32 +341,6 @@ public final class JobSlot: Sendable {
 }
 
 /// Lets idle worker loops sleep until a job notification or a timeout.
-/// Whose turn it is to ask the queue for a lane's next job: one loop at a time. A loop that finds the turn taken
-/// leaves a note, and the loop asking asks again when its answer came back empty, so a wake-up is never lost.
-final class ClaimTurn: Sendable {
-    private let state = Mutex((asking: false, askedMeanwhile: false))
-
-    /// Takes the turn; `false` (and a note to ask again) when another loop is asking.
-    func begin() -> Bool {
-        state.withLock { state in
-            if state.asking {
-                state.askedMeanwhile = true
-                return false
-            }
-            state = (true, false)
-            return true
-        }
-    }
-
-    /// Gives the turn back; returns whether another loop wanted to ask meanwhile.
-    func end() -> Bool {
-        state.withLock { state in
-            defer { state = (false, false) }
-            return state.askedMeanwhile
-        }
-    }
-}
-
 actor Wakeup {
     private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     private var pending = false

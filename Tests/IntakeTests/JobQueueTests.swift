@@ -269,19 +269,3 @@ struct JobQueueTests {
         }
     }
 }
-
-@Suite("Claim turns")
-struct ClaimTurnTests {
-    @Test("one loop asks the queue at a time, and a loop turned away meanwhile makes it ask again")
-    func oneAskerAtATimeAndNoLostWakeUp() {
-        let turn = ClaimTurn()
-        #expect(turn.begin())
-        // Woken while the first asks: turned away, with a note left.
-        #expect(!turn.begin())
-        #expect(!turn.begin())
-        #expect(turn.end(), "the asker learns that others wanted to ask meanwhile")
-        // The note is used up, and the turn is free again.
-        #expect(turn.begin())
-        #expect(!turn.end())
-    }
-}
