@@ -191,14 +191,16 @@ extension LocalProvider {
                 throw ProviderError("\(what) failed with \(status)." + Self.lastLines(outcome.tail), isTransient: Self.looksTransient(outcome.tail))
             }
         }
-        // No template (the sample hooks are a dozen files to create for nothing) and no maintenance run after the
-        // fetch (a one-commit checkout has nothing to pack): two of a boot's costs that are not the app's.
+        // No template (the sample hooks are a dozen files to create for nothing) and no maintenance or gc run after the
+        // fetch (a one-commit checkout has nothing to pack): two of a boot's costs that are not the app's. Settings,
+        // not `--no-auto-maintenance`, so that a git older than 2.29 ignores them instead of failing.
+        let noMaintenance = ["-c", "maintenance.auto=false", "-c", "gc.auto=0"]
         try require(try await git(["init", "--quiet", "--template=", source]), "git init")
-        var fetched = try await git(["-C", source, "fetch", "--no-auto-maintenance", "--depth", "1", "--no-tags", display, commit])
+        var fetched = try await git(["-C", source] + noMaintenance + ["fetch", "--depth", "1", "--no-tags", display, commit])
         var target = "FETCH_HEAD"
         if fetched.status?.succeeded != true && url.scheme == "file" {
             await log.log("Fetching the commit alone was refused; fetching every branch and tag instead.", stream: .system)
-            fetched = try await git(["-C", source, "fetch", "--no-auto-maintenance", "--no-tags", display, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"])
+            fetched = try await git(["-C", source] + noMaintenance + ["fetch", "--no-tags", display, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"])
             target = commit
         }
         try require(fetched, "Fetching \(commit) from \(display)")
@@ -308,11 +310,12 @@ extension LocalProvider {
         }
     }
 
-    /// How long to wait before looking at a starting app's port again. Most apps answer within a few seconds, and
-    /// a boot keeps its worker slot while it waits: look every 5 ms for the first 5 s (a connect to a closed port
-    /// costs microseconds), so a preview is seen live at most 5 ms late, then every 200 ms for apps that take long.
+    /// How long to wait before looking at a starting app's port again: every 5 ms in the first second (while the
+    /// boot keeps its worker slot; a connect to a closed port costs microseconds), so a quick app is seen live at most
+    /// 5 ms late; every 25 ms until 5 s, so fifty slow apps starting at once cost little CPU; then every 200 ms.
     static func healthPollInterval(elapsed: Duration) -> Duration {
-        elapsed >= .seconds(5) ? .milliseconds(200) : .milliseconds(5)
+        if elapsed < .seconds(1) { return .milliseconds(5) }
+        return elapsed < .seconds(5) ? .milliseconds(25) : .milliseconds(200)
     }
 
     /// How often the app's output is copied into the step log while boot waits for it.

@@ -29,8 +29,8 @@ struct UnitTests {
         #expect(ChildExitStatus(waitStatus: raw) == status)
     }
 
-    @Test(arguments: [(0, 5), (40, 5), (2_000, 5), (4_999, 5), (5_000, 200), (60_000, 200)])
-    func healthChecksLookEvery5MillisecondsForFiveSeconds(elapsedMilliseconds: Int, intervalMilliseconds: Int) {
+    @Test(arguments: [(0, 5), (40, 5), (999, 5), (1_000, 25), (4_999, 25), (5_000, 200), (60_000, 200)])
+    func healthChecksLookEvery5MillisecondsForASecondThenLessOften(elapsedMilliseconds: Int, intervalMilliseconds: Int) {
         #expect(LocalProvider.healthPollInterval(elapsed: .milliseconds(elapsedMilliseconds)) == .milliseconds(intervalMilliseconds))
     }
 
