@@ -12,7 +12,6 @@ output prints both. Run it through `bench/e2e/run`.
 """
 
 import argparse
-import concurrent.futures
 import os
 import shutil
 import signal
@@ -180,15 +179,46 @@ class Bench:
         else:
             shutil.rmtree(self.work, ignore_errors=True)
 
-    def send(self, branch, sha, deleted=False, body=None):
-        """Sends a push (`body`, else a payload made now); returns when it was sent and its delivery id."""
-        body = body or self.fakes.push_payload(branch, sha, deleted)
-        delivery = harness.new_delivery_id()
-        sent_at = time.time()
-        status, _, error = self.deliveries.send(self.previewd.base, "push", body, delivery, timeout=30)
+    def send(self, branch, sha, deleted=False):
+        """Sends a push made now (the rounds' teardown deletes each branch this way)."""
+        body = self.fakes.push_payload(branch, sha, deleted)
+        status, _, error = self.deliveries.send(self.previewd.base, "push", body, harness.new_delivery_id(), timeout=30)
         if status != 202:
             raise RuntimeError(f"push to {branch} answered {status or error}")
-        return sent_at, delivery
+
+    def send_at_once(self, branches, shas):
+        """Pushes to every branch at the same moment; returns {branch: (when it was sent, delivery id)}.
+
+        Everything but sending is done before the clock starts, as GitHub has made and signed a delivery before it
+        sends it: the payloads (the fakes making them would take CPU from the round), the signed requests, and one
+        thread per branch waiting at a gate. Each thread notes the time, connects and sends its bytes."""
+        port = self.previewd.port
+        requests = {}
+        for b in branches:
+            body = self.fakes.push_payload(b, shas[b])
+            delivery = harness.new_delivery_id()
+            requests[b] = (delivery, harness.delivery_head(port, "push", body, delivery, SECRET) + body)
+        gate = threading.Event()
+        results = {}
+
+        def push(branch):
+            delivery, request = requests[branch]
+            gate.wait()
+            sent_at = time.time()
+            status, _ = harness.send_prepared(port, request)
+            results[branch] = (sent_at, delivery, status)
+
+        threads = [threading.Thread(target=push, args=(b,), daemon=True) for b in branches]
+        for thread in threads:
+            thread.start()
+        gate.set()
+        for thread in threads:
+            thread.join(60)
+        for b in branches:
+            status = results.get(b, (None, None, None))[2]
+            if status != 202:
+                raise RuntimeError(f"push to {b} answered {status or 'nothing'}")
+        return {b: (results[b][0], results[b][1]) for b in branches}
 
     def run_round(self, concurrency):
         """Pushes to `concurrency` new branches at once; returns per-branch (first check run, live) seconds and calls."""
@@ -196,10 +226,7 @@ class Bench:
         branches = [f"bench-{self.round}-{i}" for i in range(concurrency)]
         shas = {b: self.fakes.commit(b, {"index.html": f"<h1>{b}</h1>\n"}) for b in branches}
         events_before = self.fakes.control("GET", "/summary")["requests"]
-        # Payloads are made before the clock starts: the fakes making them would take CPU from the round.
-        bodies = {b: self.fakes.push_payload(b, shas[b]) for b in branches}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
-            sends = dict(zip(branches, pool.map(lambda b: self.send(b, shas[b], body=bodies[b]), branches)))
+        sends = self.send_at_once(branches, shas)
         sent = {b: sends[b][0] for b in branches}
         by_sha = {shas[b]: b for b in branches}
         first, live, first_received = {}, {}, {}

@@ -274,16 +274,31 @@ class Deliveries:
         return status, response_headers, None
 
 
-def start_delivery(port, event, body, delivery_id, secret):
-    """Opens a connection and sends a signed delivery's headers and half its body; `finish_delivery` sends the rest."""
+def delivery_head(port, event, body, delivery_id, secret):
+    """The request line and headers of a signed delivery of `body` (sent with `Connection: close`)."""
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    head = (f"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+    return (f"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
             f"X-GitHub-Event: {event}\r\nX-GitHub-Delivery: {delivery_id}\r\nX-Hub-Signature-256: {signature}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+
+
+def start_delivery(port, event, body, delivery_id, secret):
+    """Opens a connection and sends a signed delivery's headers and half its body; `finish_delivery` sends the rest."""
+    head = delivery_head(port, event, body, delivery_id, secret)
     connection = socket.create_connection(("127.0.0.1", port), timeout=30)
     half = len(body) // 2
     connection.sendall(head + body[:half])
     return connection, body[half:]
+
+
+def send_prepared(port, request, timeout=30):
+    """Sends a whole request made beforehand (`delivery_head` + body) on a new connection; returns (status or None,
+    lower-cased headers). Nothing but the connection and the bytes on it is left for the moment of sending."""
+    try:
+        connection = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except OSError:
+        return None, {}
+    return finish_delivery((connection, request))
 
 
 def finish_delivery(started):
