@@ -37,12 +37,13 @@ enum Ports {
         return result == 0
     }
 
-    /// Whether something accepts TCP connections on `127.0.0.1:port` now: a connect on the loopback interface,
-    /// answered (or refused) at once.
-    static func acceptsConnections(_ port: Int) -> Bool {
+    /// Whether something accepts TCP connections on `127.0.0.1:port` now. The connect does not block: a refused
+    /// one is answered at once on the loopback interface, and one that gets no answer within `wait` (a listener whose
+    /// backlog is full drops the SYN, and a blocking connect would wait a second or more for the retry) counts as no.
+    static func acceptsConnections(_ port: Int, wait: Duration = .milliseconds(10)) -> Bool {
         guard (1...65535).contains(port) else { return false }
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         #else
         let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
@@ -55,7 +56,15 @@ enum Ports {
         let result = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        return result == 0
+        if result == 0 { return true }
+        guard errno == EINPROGRESS else { return false }
+        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let milliseconds = Int32(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+        guard poll(&descriptor, 1, milliseconds) == 1 else { return false }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return false }
+        return error == 0
     }
 
     /// Reserves a free port in `range` for `sessionID` that is not in `taken`, starting the search at a

@@ -54,6 +54,37 @@ struct UnitTests {
         #expect(!Ports.acceptsConnections(0))
     }
 
+    @Test func aListenerWithAFullBacklogIsAnsweredWithoutWaitingForTheRetry() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        try #require(bound && listen(listener, 0) == 0)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        // Connections nobody accepts fill the backlog; later SYNs are dropped, not refused.
+        var pending: [Int32] = []
+        defer { for fd in pending { close(fd) } }
+        for _ in 0..<4 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            _ = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            pending.append(fd)
+        }
+        usleep(50_000)
+        // A blocking connect would now wait a second or more for the SYN to be retried; the probe gives up after
+        // its wait. Measured with a generous bound: this guards against a hang, not a speed.
+        let started = ContinuousClock.now
+        _ = Ports.acceptsConnections(port, wait: .milliseconds(10))
+        #expect(ContinuousClock.now - started < .milliseconds(900))
+    }
+
     @Test func waitingForExitReturnsTheStatusOrNilAtTheTimeout() async throws {
         let quick = try ChildProcess.spawn(["/bin/sh", "-c", "exit 3"], environment: [:], directory: URL(fileURLWithPath: "/"), output: .file(URL(fileURLWithPath: "/dev/null")))
         #expect(await quick.waitForExit(timeout: .seconds(60)) == .exited(3))
