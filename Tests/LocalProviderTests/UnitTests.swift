@@ -34,19 +34,25 @@ struct UnitTests {
         #expect(LocalProvider.healthPollInterval(elapsed: .milliseconds(elapsedMilliseconds)) == .milliseconds(intervalMilliseconds))
     }
 
-    @Test func aPortAcceptsConnectionsOnlyWhileSomethingListens() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(listener >= 0)
-        defer { close(listener) }
+    /// A TCP socket bound to a free port of 127.0.0.1, not listening yet: its descriptor, address and port.
+    private func boundLoopbackSocket() throws -> (fd: Int32, address: sockaddr_in, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
         }
+        if !bound { close(fd) }
         try #require(bound)
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        return (fd, address, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    @Test func aPortAcceptsConnectionsOnlyWhileSomethingListens() throws {
+        let (listener, _, port) = try boundLoopbackSocket()
+        defer { close(listener) }
         // Bound but not listening: connections are refused.
         #expect(!Ports.acceptsConnections(port))
         #expect(listen(listener, 8) == 0)
@@ -55,18 +61,10 @@ struct UnitTests {
     }
 
     @Test func aListenerWithAFullBacklogIsAnsweredWithoutWaitingForTheRetry() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(listener >= 0)
+        let (listener, listenerAddress, port) = try boundLoopbackSocket()
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr = in_addr(s_addr: UInt32(0x7f00_0001).bigEndian)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
-        }
-        try #require(bound && listen(listener, 0) == 0)
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        var address = listenerAddress
+        try #require(listen(listener, 0) == 0)
         // Connections nobody accepts fill the backlog; later SYNs are dropped, not refused.
         var pending: [Int32] = []
         defer { for fd in pending { close(fd) } }
