@@ -296,13 +296,16 @@ public final class LocalProvider: PreviewProvider {
         func stillRunning(_ left: (groups: Set<pid_t>, pids: [pid_t])) -> (groups: Set<pid_t>, pids: [pid_t]) {
             (left.groups.filter(ProcessTable.groupExists), left.pids.filter(ProcessTable.isLive))
         }
+        func send(_ signal: Int32, to left: (groups: Set<pid_t>, pids: [pid_t])) {
+            groups.formUnion(left.groups)
+            for group in left.groups { kill(-group, signal) }
+            for pid in left.pids { kill(pid, signal) }
+        }
         var left = await remaining()
         guard !left.groups.isEmpty || !left.pids.isEmpty else { return }
         await log.log("Stopping the preview's processes (process groups \(left.groups.sorted().map(String.init).joined(separator: ", "))).", stream: .system)
         for signal in [SIGTERM, SIGKILL] {
-            groups.formUnion(left.groups)
-            for group in left.groups { kill(-group, signal) }
-            for pid in left.pids { kill(pid, signal) }
+            send(signal, to: left)
             let deadline = ContinuousClock.now + (signal == SIGTERM ? .seconds(10) : .seconds(5))
             while ContinuousClock.now < deadline {
                 left = stillRunning(left)
@@ -310,9 +313,7 @@ public final class LocalProvider: PreviewProvider {
                     left = await remaining()
                     if left.groups.isEmpty && left.pids.isEmpty { return }
                     // Processes the first scan did not see (started meanwhile, or left their group): these get the signal too.
-                    groups.formUnion(left.groups)
-                    for group in left.groups { kill(-group, signal) }
-                    for pid in left.pids { kill(pid, signal) }
+                    send(signal, to: left)
                 }
                 // A cancelled step (superseded, or previewd stopping) does not wait politely.
                 if signal == SIGTERM && Task.isCancelled { break }
