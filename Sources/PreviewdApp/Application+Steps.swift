@@ -31,7 +31,7 @@ extension Application {
             }
             choice = .fly(FlyProvider.Configuration(
                 apiURL: configuration.fly.apiURL, token: token.revealedValue, org: configuration.fly.org,
-                defaultRegion: configuration.fly.region))
+                defaultRegion: configuration.fly.region, previewURLTemplate: configuration.fly.previewURLTemplate))
         }
         logger.info("preview provider ready", ["provider": configuration.provider.rawValue])
         // The transport only reaches Fly.io; `/metrics` counts its calls by status.

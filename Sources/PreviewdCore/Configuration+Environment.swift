@@ -37,6 +37,7 @@ extension PreviewdConfiguration {
         public static let flyAPIURL = "FLY_API_URL"
         public static let flyOrg = "FLY_ORG"
         public static let flyRegion = "FLY_REGION"
+        public static let flyPreviewURLTemplate = "FLY_PREVIEW_URL_TEMPLATE"
     }
 
     /// Where the defaults file is looked for when `PREVIEWD_CONFIG` is not set, relative to the working directory.
@@ -153,6 +154,9 @@ extension PreviewdConfiguration {
         let flyRegion = try value(Variable.flyRegion).map { raw throws(ConfigurationError) in
             try Parse.slug(raw, name: Variable.flyRegion)
         } ?? defaults.flyRegion
+        let flyPreviewURLTemplate = try value(Variable.flyPreviewURLTemplate).map { raw throws(ConfigurationError) in
+            try Parse.appURLTemplate(raw, name: Variable.flyPreviewURLTemplate)
+        } ?? defaults.flyPreviewURLTemplate
 
         let githubWebURL = try value(Variable.githubWebURL).map { raw throws(ConfigurationError) in
             try Parse.httpURL(raw, name: Variable.githubWebURL)
@@ -193,7 +197,8 @@ extension PreviewdConfiguration {
             metricsPublic: metricsPublic,
             github: GitHub(appID: appID, privateKey: privateKey, privateKeySource: privateKeySource,
                            webhookSecrets: webhookSecrets, apiURL: githubAPIURL),
-            fly: Fly(apiToken: value(Variable.flyAPIToken).map(Secret.init), apiURL: flyAPIURL, org: flyOrg, region: flyRegion),
+            fly: Fly(apiToken: value(Variable.flyAPIToken).map(Secret.init), apiURL: flyAPIURL, org: flyOrg, region: flyRegion,
+                     previewURLTemplate: flyPreviewURLTemplate),
             database: Database(url: databaseURL, maxConnections: defaults.databaseMaxConnections),
             stepTimeouts: StepTimeouts(
                 detect: .seconds(defaults.timeouts.detect), allocate: .seconds(defaults.timeouts.allocate),
@@ -273,6 +278,7 @@ struct Defaults: Equatable {
     var flyAPIURL = "https://api.machines.dev"
     var flyOrg = "personal"
     var flyRegion = "iad"
+    var flyPreviewURLTemplate = "https://{app}.fly.dev"
     var timeouts = (detect: 120, allocate: 300, configure: 120, boot: 900)
     var httpMaxBodyBytes = 26_214_400
     var httpConnectionTimeoutSeconds = 30
@@ -301,7 +307,8 @@ struct Defaults: Equatable {
         lhs.port == rhs.port && lhs.host == rhs.host && lhs.dataDirectory == rhs.dataDirectory && lhs.logLevel == rhs.logLevel
             && lhs.publicURL == rhs.publicURL && lhs.mode == rhs.mode && lhs.provider == rhs.provider
             && lhs.allowLocalClone == rhs.allowLocalClone && lhs.githubAPIURL == rhs.githubAPIURL && lhs.flyAPIURL == rhs.flyAPIURL
-            && lhs.flyOrg == rhs.flyOrg && lhs.flyRegion == rhs.flyRegion && lhs.timeouts == rhs.timeouts
+            && lhs.flyOrg == rhs.flyOrg && lhs.flyRegion == rhs.flyRegion && lhs.flyPreviewURLTemplate == rhs.flyPreviewURLTemplate
+            && lhs.timeouts == rhs.timeouts
             && lhs.httpMaxBodyBytes == rhs.httpMaxBodyBytes && lhs.httpConnectionTimeoutSeconds == rhs.httpConnectionTimeoutSeconds
             && lhs.httpThreads == rhs.httpThreads && lhs.httpMaxConnections == rhs.httpMaxConnections
             && lhs.databaseMaxConnections == rhs.databaseMaxConnections && lhs.jobsLeaseSeconds == rhs.jobsLeaseSeconds && lhs.jobsWorkers == rhs.jobsWorkers
@@ -344,6 +351,9 @@ struct Defaults: Equatable {
         if let value = file.fly?.apiURL { flyAPIURL = try check { () throws(ConfigurationError) in try Parse.httpURL(value, name: "fly.apiURL") } }
         if let value = file.fly?.org { flyOrg = try check { () throws(ConfigurationError) in try Parse.slug(value, name: "fly.org") } }
         if let value = file.fly?.region { flyRegion = try check { () throws(ConfigurationError) in try Parse.slug(value, name: "fly.region") } }
+        if let value = file.fly?.previewURLTemplate {
+            flyPreviewURLTemplate = try check { () throws(ConfigurationError) in try Parse.appURLTemplate(value, name: "fly.previewURLTemplate") }
+        }
         let t = file.steps?.timeouts
         if let value = try positive(t?.detect, "steps.timeouts.detect") { timeouts.detect = value }
         if let value = try positive(t?.allocate, "steps.timeouts.allocate") { timeouts.allocate = value }
@@ -449,6 +459,20 @@ enum Parse {
               components.query == nil, components.fragment == nil
         else {
             throw .invalidValue(name: name, expected: "an http:// or https:// URL such as 'https://example.com' (no query or fragment)", got: raw)
+        }
+        var trimmed = raw
+        while trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return trimmed
+    }
+
+    /// A preview URL template: an http(s) URL once its `{app}` placeholder (required) is replaced by an app name.
+    static func appURLTemplate(_ raw: String, name: String) throws(ConfigurationError) -> String {
+        let expected = "an http:// or https:// URL containing {app}, such as 'https://{app}.fly.dev'"
+        guard raw.contains("{app}") else { throw .invalidValue(name: name, expected: expected, got: raw) }
+        do {
+            _ = try httpURL(raw.replacingOccurrences(of: "{app}", with: "pv-app"), name: name)
+        } catch {
+            throw .invalidValue(name: name, expected: expected, got: raw)
         }
         var trimmed = raw
         while trimmed.hasSuffix("/") { trimmed.removeLast() }

@@ -43,6 +43,8 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
         public var org: String
         /// `FLY_REGION`.
         public var region: String
+        /// `FLY_PREVIEW_URL_TEMPLATE`: a preview's public URL, `{app}` standing for its Fly app's name.
+        public var previewURLTemplate: String
     }
 
     /// How long each step of a preview may run before it is failed.
@@ -231,6 +233,7 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
             "fly.api_url": fly.apiURL,
             "fly.org": fly.org,
             "fly.region": fly.region,
+            "fly.preview_url_template": fly.previewURLTemplate,
             "steps.timeouts": "detect=\(stepTimeouts.detect.components.seconds)s allocate=\(stepTimeouts.allocate.components.seconds)s "
                 + "configure=\(stepTimeouts.configure.components.seconds)s boot=\(stepTimeouts.boot.components.seconds)s",
             "http.max_body_bytes": String(http.maxBodyBytes),

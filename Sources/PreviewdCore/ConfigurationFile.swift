@@ -61,12 +61,14 @@ struct ConfigurationFile: Decodable, Equatable {
         var apiURL: String?
         var org: String?
         var region: String?
-        enum CodingKeys: String, CodingKey, CaseIterable { case apiURL, org, region }
+        var previewURLTemplate: String?
+        enum CodingKeys: String, CodingKey, CaseIterable { case apiURL, org, region, previewURLTemplate }
         init(from decoder: any Decoder) throws {
             let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
             apiURL = try c.decodeIfPresent(String.self, forKey: .apiURL)
             org = try c.decodeIfPresent(String.self, forKey: .org)
             region = try c.decodeIfPresent(String.self, forKey: .region)
+            previewURLTemplate = try c.decodeIfPresent(String.self, forKey: .previewURLTemplate)
         }
     }
 

@@ -172,6 +172,7 @@ extension Fakes {
                 return json(500, ["error": .string("\(error)")])
             }
         }
+        addFlyRoutes(to: &router)
         return router
     }
 

@@ -16,6 +16,7 @@ final class Fakes: Sendable {
     static let repository = RepositoryName(owner: "octo", name: "site")
 
     let github: FakeGitHub
+    let fly: FakeFly
     let recorder: EventRecorder
     let writer: GitWriter
     /// Faults that let the request take effect and then answer with an error.
@@ -24,8 +25,9 @@ final class Fakes: Sendable {
     let info = Mutex<JSONValue>([:])
     private let servers = Mutex<[HTTPServer]>([])
 
-    private init(github: FakeGitHub, recorder: EventRecorder, git: LocalGitRepository) {
+    private init(github: FakeGitHub, fly: FakeFly, recorder: EventRecorder, git: LocalGitRepository) {
         self.github = github
+        self.fly = fly
         self.recorder = recorder
         self.writer = GitWriter(git: git)
     }
@@ -48,7 +50,7 @@ final class Fakes: Sendable {
         github.addInstallation(installationID)
         github.addRepository(repository, installationID: installationID, git: git)
         let fly = try FakeFly(token: options.flyToken)
-        let fakes = Fakes(github: github, recorder: EventRecorder(), git: git)
+        let fakes = Fakes(github: github, fly: fly, recorder: EventRecorder(), git: git)
 
         let quiet = Logger(sink: .discard)
         var githubRouter = Router()
@@ -77,6 +79,8 @@ final class Fakes: Sendable {
             "fly_url": .string("http://127.0.0.1:\(flyServer.boundPort ?? 0)"),
             "control_url": .string("http://127.0.0.1:\(control.boundPort ?? 0)"),
             "fly_token": .string(options.flyToken),
+            // What previewd's FLY_PREVIEW_URL_TEMPLATE must be: the fake plays the preview apps below this path.
+            "fly_preview_url_template": .string("http://127.0.0.1:\(flyServer.boundPort ?? 0)/_preview/{app}"),
             "app_id": .integer(appID),
             "installation_id": .integer(installationID),
             "repository_id": .integer(repositoryID),

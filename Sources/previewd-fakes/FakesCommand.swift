@@ -29,6 +29,11 @@ enum FakesCommand {
                                      or {"after_apply_status": 502, "matching": "POST /repos"} (the write happens, the answer fails)
           POST /commit               {"branch": "b1", "files": {"index.html": "..."}} -> {"sha": "..."}
           POST /payloads/push        {"branch": "b1", "sha": "...", "deleted": false} -> a push webhook payload
+          GET  /fly/apps             the fake Fly's apps: name, organization, live machines (id, state, region, image, env), secret names
+          GET  /fly/violations       Fly contract violations seen so far
+          GET  /fly/summary          Fly counts: requests, by status, unauthorized, violations
+          POST /fly/faults           {"status": 503, "times": 2, "matching": "POST /apps"}, {"rate_limited": 1}, {"connection_failure": true}
+          POST /fly/preview-status   {"status": 502} makes preview apps answer 502; {"status": null} restores them
         """
 
     struct Options {

@@ -78,7 +78,7 @@ struct ConfigurationTests {
         var scrambled = Defaults(
             port: 1, host: "h", dataDirectory: "d", logLevel: .trace, publicURL: nil, mode: .approval, provider: .fly,
             allowLocalClone: true, githubAPIURL: "x", flyAPIURL: "x", flyOrg: "x", flyRegion: "x",
-            timeouts: (1, 1, 1, 1), httpMaxBodyBytes: 1, httpConnectionTimeoutSeconds: 1, httpThreads: 1,
+            flyPreviewURLTemplate: "x", timeouts: (1, 1, 1, 1), httpMaxBodyBytes: 1, httpConnectionTimeoutSeconds: 1, httpThreads: 1,
             httpMaxConnections: 1, databaseMaxConnections: 1, jobsLeaseSeconds: 1, intakeMaxPayloadBytes: 1, recoveryIntervalSeconds: 1,
             previewTTLSeconds: 1, previewsMaxExtensionSeconds: 1, previewsMaxLivePerRepository: 1, previewsCleanupIntervalSeconds: 1)
         try scrambled.apply(file, path: path)
@@ -113,6 +113,7 @@ struct ConfigurationTests {
             "FLY_API_URL": "http://127.0.0.1:4280",
             "FLY_ORG": "my-org",
             "FLY_REGION": "cdg",
+            "FLY_PREVIEW_URL_TEMPLATE": "https://{app}.previews.example.com/",
         ])
         #expect(config.port == 9090)
         #expect(config.host == "127.0.0.1")
@@ -133,6 +134,7 @@ struct ConfigurationTests {
         #expect(config.fly.apiURL == "http://127.0.0.1:4280")
         #expect(config.fly.org == "my-org")
         #expect(config.fly.region == "cdg")
+        #expect(config.fly.previewURLTemplate == "https://{app}.previews.example.com")
     }
 
     @Test(arguments: [
@@ -190,6 +192,8 @@ struct ConfigurationTests {
         BadValue(variable: "FLY_API_URL", value: "https://", expectedFragment: "http:// or https:// URL"),
         BadValue(variable: "FLY_ORG", value: "my org", expectedFragment: "letters, digits"),
         BadValue(variable: "FLY_REGION", value: "iad/2", expectedFragment: "letters, digits"),
+        BadValue(variable: "FLY_PREVIEW_URL_TEMPLATE", value: "https://preview.example.com", expectedFragment: "URL containing {app}"),
+        BadValue(variable: "FLY_PREVIEW_URL_TEMPLATE", value: "{app}.fly.dev", expectedFragment: "URL containing {app}"),
         BadValue(variable: "PREVIEWD_CONFIG", value: "/nonexistent/previewd.json", expectedFragment: "No such file or directory"),
         BadValue(variable: "GITHUB_WEB_URL", value: "github.com", expectedFragment: "http:// or https:// URL"),
         BadValue(variable: "PREVIEWD_SESSION_TTL", value: "1m", expectedFragment: "a duration from 5m to 30d"),
@@ -327,6 +331,19 @@ struct ConfigurationFileTests {
         #expect(overridden.port == 9100)
         #expect(overridden.mode == .auto)
         #expect(overridden.http.threads == 4)
+    }
+
+    @Test func flyPreviewURLTemplateFromTheFile() throws {
+        let defaults = try loadWithFile("{}")
+        #expect(defaults.fly.previewURLTemplate == "https://{app}.fly.dev")
+        let custom = try loadWithFile(#"{"fly": {"previewURLTemplate": "http://127.0.0.1:4281/_preview/{app}"}}"#)
+        #expect(custom.fly.previewURLTemplate == "http://127.0.0.1:4281/_preview/{app}")
+        let error = try #require(fileError(#"{"fly": {"previewURLTemplate": "https://no-placeholder.example"}}"#))
+        guard case .invalidConfigFile(_, let key, _) = error else {
+            Issue.record("expected invalidConfigFile, got \(error)")
+            return
+        }
+        #expect(key == "fly.previewURLTemplate")
     }
 
     @Test(arguments: [

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""previewd fault suite: real `previewd serve` processes under SIGKILLs, PostgreSQL restarts and GitHub faults.
+"""previewd fault suite: real `previewd serve` processes under SIGKILLs, PostgreSQL restarts, GitHub and Fly faults.
 
-Two previewd instances share one PostgreSQL and one data directory; `previewd-fakes` plays GitHub. A stream of
-signed push deliveries (several branches of a small static site, some duplicates, branch deletions) goes to
-whichever instance is up while a chaos thread SIGKILLs instances (restarting each), restarts PostgreSQL and
-injects GitHub 5xx/429 answers. One instance is then stopped with SIGTERM while a step's install command runs.
-After a quiet period the suite checks that every accepted delivery was processed exactly once, that the
-sessions' steps agree with the check runs GitHub shows, that no preview process is orphaned and that the fake
-saw no contract violation. Run it through `bench/faults/run` (which builds first).
+Two previewd instances share one PostgreSQL and one data directory; `previewd-fakes` plays GitHub and Fly.io. A
+stream of signed push deliveries (several branches of a small static site, some duplicates, branch deletions) goes
+to whichever instance is up while a chaos thread SIGKILLs instances (restarting each), restarts PostgreSQL and
+injects GitHub 5xx/429 answers, and with `--provider fly` also Fly Machines API 5xx/429 answers and dropped
+connections. One instance is then stopped with SIGTERM in the middle of a step: while its install command runs
+(local provider) or while the boot health-checks a preview that answers 502 (Fly). After a quiet period the suite
+checks that every accepted delivery was processed exactly once, that the sessions' steps agree with the check runs
+GitHub shows, that nothing is orphaned (no preview process with the local provider; no Fly app or machine beyond
+one started machine per live preview, at the pushed commit, with Fly), and that the fakes saw no contract
+violation. Run it through `bench/faults/run` (which builds first).
 """
 
 import argparse
@@ -44,6 +47,7 @@ class Suite:
     def __init__(self, args):
         self.mode = MODES["quick" if args.quick else "full"]
         self.mode_name = "quick" if args.quick else "full"
+        self.provider = args.provider
         self.seed = args.seed if args.seed is not None else random.randrange(1 << 30)
         self.rng = random.Random(self.seed)
         self.chaos_rng = random.Random(self.seed + 1)
@@ -71,20 +75,26 @@ class Suite:
         self.pg_restarts = 0
         self.faults_injected = 0
         self.fault_kinds = {}
+        self.fly_faults_injected = 0
+        self.fly_fault_kinds = {}
         self.sigterm_report = {}
         self.stop_chaos = threading.Event()
 
     # MARK: Set-up
 
     def setup(self):
-        log(f"fault suite ({self.mode_name}), seed {self.seed}, work directory {self.work}")
+        log(f"fault suite ({self.mode_name}, {self.provider} provider), seed {self.seed}, work directory {self.work}")
         self.pg.start()
         info = self.fakes.start()
         config = os.path.join(self.work, "previewd.json")
         harness.write_config(REPO_ROOT, config, lease_seconds=LEASE_SECONDS, boot_timeout=120)
+        extra = {}
+        if self.provider == "fly":
+            extra = {"PREVIEWD_PROVIDER": "fly", "FLY_API_TOKEN": info["fly_token"], "FLY_API_URL": info["fly_url"],
+                     "FLY_PREVIEW_URL_TEMPLATE": info["fly_preview_url_template"]}
         for name in ("previewd-a", "previewd-b"):
             port = harness.free_port()
-            env = harness.previewd_environment(self.pg, info, port, self.data_dir, SECRET, config)
+            env = harness.previewd_environment(self.pg, info, port, self.data_dir, SECRET, config, extra)
             self.instances.append(harness.Previewd(self.processes, os.path.join(self.bin, "previewd"), name, env, self.work))
         for instance in self.instances:
             instance.start()
@@ -190,6 +200,8 @@ class Suite:
         events = [("kill", duration * (i + 0.5) / mode["kills"] + rng.uniform(-1, 1)) for i in range(mode["kills"])]
         events += [("pg", duration * (i + 1) / (mode["pg_restarts"] + 1) + 2.3) for i in range(mode["pg_restarts"])]
         events += [("fault", rng.uniform(1, duration)) for _ in range(mode["faults"])]
+        if self.provider == "fly":
+            events += [("fly-fault", rng.uniform(1, duration)) for _ in range(mode["faults"])]
         events.sort(key=lambda e: e[1])
         start = time.time()
         for kind, at in events:
@@ -212,6 +224,8 @@ class Suite:
                 self.pg.restart()
                 self.pg_restarts += 1
                 log(f"PostgreSQL restarted ({self.pg_restarts})")
+            elif kind == "fly-fault":
+                self.inject_fly_fault(rng)
             else:
                 fault = rng.choice([
                     {"status": rng.choice([500, 502, 503]), "times": rng.randint(1, 3)},
@@ -225,43 +239,100 @@ class Suite:
                 kind = "5xx" if "status" in fault else "429" if "rate_limited" in fault else "5xx after the write"
                 self.fault_kinds[kind] = self.fault_kinds.get(kind, 0) + 1
 
+    def inject_fly_fault(self, rng):
+        """A Fly Machines API fault: 5xx, 429 with Retry-After, or no answer (Fly's edge then says 502), on any call
+        or on the calls that create or change what a preview runs on."""
+        fault = rng.choice([
+            {"status": rng.choice([500, 502, 503]), "times": rng.randint(1, 3)},
+            {"rate_limited": 1, "times": rng.randint(1, 2)},
+            {"connection_failure": True, "times": 1},
+            {"status": 503, "times": rng.randint(1, 2), "matching": "POST /apps/{app_name}/machines"},
+            {"status": 500, "times": 1, "matching": "POST /apps"},
+            {"status": 502, "times": 1, "matching": "DELETE /apps"},
+        ])
+        self.fakes.control("POST", "/fly/faults", fault)
+        self.fly_faults_injected += 1
+        kind = "5xx" if "status" in fault else "429" if "rate_limited" in fault else "no answer"
+        self.fly_fault_kinds[kind] = self.fly_fault_kinds.get(kind, 0) + 1
+
     # MARK: SIGTERM
 
     def sigterm_phase(self):
-        """SIGTERM an instance while a step's install command runs: the command must die with it, the step be
-        handed back (another instance takes it over before the lease could have expired), the exit be clean and
-        webhooks in the meantime be refused with 503 + Retry-After or a closed port."""
+        if self.provider == "fly":
+            self.sigterm_phase_fly()
+        else:
+            self.sigterm_phase_local()
+
+    def sigterm_phase_fly(self):
+        """SIGTERM the instance whose boot is health-checking a Fly preview that answers 502: the exit must be clean
+        and quick, webhooks meanwhile refused with 503 + Retry-After or a closed port, and the boot handed back (the
+        other instance takes it over before the lease could have expired) and finished once previews answer again."""
         for instance in self.instances:
             if not instance.alive():
                 instance.start()
-        branch = "slow-install"
-        _, status, sha = self.push(branch, files={".github/preview.yml": "install: sleep 600\n"})
-        if status not in (200, 202):
-            self.failures.append(f"SIGTERM phase: the push to {branch} was not accepted ({status})")
-            return
-        session = None
-        install = None
-        owner = None
-        deadline = time.time() + 120
-        while time.time() < deadline and install is None:
-            session = self.pg.scalar(f"SELECT id FROM setup_sessions WHERE branch = '{branch}'")
-            if session:
-                # `/bin/sh -c 'sleep 600'` is the command previewd started: its parent is a previewd instance.
-                for pid, pgid, cmdline in harness.preview_processes(self.work).get(session, []):
-                    parent = harness.parent_pid(pid)
-                    owner = next((i for i in self.instances if i.pid == parent), None)
-                    if "sleep 600" in cmdline and owner is not None:
-                        install = (pid, pgid)
-                        break
-            time.sleep(0.3)
-        if install is None:
-            self.failures.append("SIGTERM phase: no install command started by a previewd instance was found")
-            return
-        other = next(i for i in self.instances if i is not owner)
-        log(f"SIGTERM to {owner.name} while it runs 'sleep 600' (process group {install[1]}) for {branch}")
-        owner.expected_down = True
-        # A delivery in flight when SIGTERM arrives (headers and half the body sent) must be answered 503 with
-        # Retry-After, not dropped and not stored.
+        branch = "slow-boot"
+        self.fakes.control("POST", "/fly/preview-status", {"status": 502})
+        try:
+            _, status, sha = self.push(branch)
+            if status not in (200, 202):
+                self.failures.append(f"SIGTERM phase: the push to {branch} was not accepted ({status})")
+                return
+            owner, job_id, lease_owner = None, None, None
+            deadline = time.time() + 120
+            while time.time() < deadline and owner is None:
+                rows = self.pg.query(
+                    "SELECT j.id, j.lease_owner FROM jobs j JOIN session_steps s ON s.id = (j.payload->>'stepID')::bigint "
+                    f"JOIN setup_sessions ss ON ss.id = s.session_id WHERE ss.branch = '{branch}' AND s.name = 'boot' "
+                    "AND s.status = 'running' AND j.state = 'running' AND j.kind = 'session_step'")
+                for row_id, row_owner in rows:
+                    pid = int(row_owner.split(":")[-2]) if row_owner and row_owner.count(":") >= 2 else None
+                    owner = next((i for i in self.instances if i.pid == pid and i.alive()), None)
+                    job_id, lease_owner = row_id, row_owner
+                time.sleep(0.3)
+            if owner is None:
+                self.failures.append("SIGTERM phase: no boot of a Fly preview was found running on a previewd instance")
+                return
+            other = next(i for i in self.instances if i is not owner)
+            log(f"SIGTERM to {owner.name} while its boot of {branch} health-checks a preview answering 502 (job {job_id})")
+            owner.expected_down = True
+            signalled = time.time()
+            outcome = self.terminate_with_traffic(owner, branch, sha)
+
+            def taken_over():
+                row = self.pg.query(f"SELECT state, lease_owner FROM jobs WHERE id = {job_id}")
+                return bool(row) and row[0][0] == "running" and row[0][1] not in (None, lease_owner) and \
+                    row[0][1].split(":")[-2] == str(other.pid)
+
+            self.end_sigterm_phase(owner, outcome, self.wait_for_takeover(other, signalled, taken_over, "boot"))
+        finally:
+            self.fakes.control("POST", "/fly/preview-status", {"status": None})
+        # Deleting the branch tears the preview down: its Fly app must go.
+        self.push(branch, deleted=True)
+
+    def wait_for_takeover(self, other, since, taken_over, what):
+        """Seconds from `since` until `taken_over()` held, or None (a failure) if not within a few seconds less than a
+        lease: a job handed back is taken over at once, one merely abandoned only when its lease expires."""
+        deadline = time.time() + LEASE_SECONDS - 3
+        while time.time() < deadline:
+            if taken_over():
+                return time.time() - since
+            time.sleep(0.2)
+        self.failures.append(f"SIGTERM phase: {other.name} did not take the {what} over within {LEASE_SECONDS - 3} s "
+                             "(the job was not handed back)")
+        return None
+
+    def end_sigterm_phase(self, owner, outcome, takeover):
+        """Restarts the instance that was stopped and records what the SIGTERM phase saw."""
+        probes, code, exited_after, in_flight_status = outcome
+        owner.start()
+        owner.expected_down = False
+        self.sigterm_report = {"exit_status": code, "exit_seconds": round(exited_after, 2), "in_flight": in_flight_status,
+                               "later_probes": probes, "takeover_seconds": round(takeover, 2) if takeover else None}
+        log(f"SIGTERM phase: {self.sigterm_report}")
+
+    def terminate_with_traffic(self, owner, branch, sha):
+        """SIGTERMs `owner` with a delivery in flight and sends a few more while it stops; returns the later probes'
+        answers, the exit status, seconds until exit and the in-flight delivery's answer."""
         in_flight_id = harness.new_delivery_id()
         in_flight_body = self.fakes.push_payload(branch, sha)
         self.sent[in_flight_id] = ("push", in_flight_body, "push", branch, sha)
@@ -296,6 +367,45 @@ class Suite:
         exited_after = time.time() - sent_at
         if code not in (0, None):
             self.failures.append(f"SIGTERM phase: previewd exited with status {code}")
+        return probes, code, exited_after, in_flight_status
+
+    def sigterm_phase_local(self):
+        """SIGTERM an instance while a step's install command runs: the command must die with it, the step be
+        handed back (another instance takes it over before the lease could have expired), the exit be clean and
+        webhooks in the meantime be refused with 503 + Retry-After or a closed port."""
+        for instance in self.instances:
+            if not instance.alive():
+                instance.start()
+        branch = "slow-install"
+        _, status, sha = self.push(branch, files={".github/preview.yml": "install: sleep 600\n"})
+        if status not in (200, 202):
+            self.failures.append(f"SIGTERM phase: the push to {branch} was not accepted ({status})")
+            return
+        session = None
+        install = None
+        owner = None
+        deadline = time.time() + 120
+        while time.time() < deadline and install is None:
+            session = self.pg.scalar(f"SELECT id FROM setup_sessions WHERE branch = '{branch}'")
+            if session:
+                # `/bin/sh -c 'sleep 600'` is the command previewd started: its parent is a previewd instance.
+                for pid, pgid, cmdline in harness.preview_processes(self.work).get(session, []):
+                    parent = harness.parent_pid(pid)
+                    owner = next((i for i in self.instances if i.pid == parent), None)
+                    if "sleep 600" in cmdline and owner is not None:
+                        install = (pid, pgid)
+                        break
+            time.sleep(0.3)
+        if install is None:
+            self.failures.append("SIGTERM phase: no install command started by a previewd instance was found")
+            return
+        other = next(i for i in self.instances if i is not owner)
+        log(f"SIGTERM to {owner.name} while it runs 'sleep 600' (process group {install[1]}) for {branch}")
+        owner.expected_down = True
+        # A delivery in flight when SIGTERM arrives (headers and half the body sent) must be answered 503 with
+        # Retry-After, not dropped and not stored.
+        sent_at = time.time()
+        outcome = self.terminate_with_traffic(owner, branch, sha)
         time.sleep(0.5)
         try:
             os.killpg(install[1], 0)
@@ -305,22 +415,11 @@ class Suite:
         except ProcessLookupError:
             pass
         # Handed back: the other instance runs the install again well before a lease could have expired.
-        takeover = None
-        deadline = time.time() + LEASE_SECONDS - 3
-        while time.time() < deadline and takeover is None:
-            for pid, pgid, cmdline in harness.preview_processes(self.work).get(session, []):
-                if "sleep 600" in cmdline and pgid != install[1]:
-                    takeover = time.time() - sent_at
-            time.sleep(0.2)
-        if takeover is None:
-            self.failures.append(f"SIGTERM phase: {other.name} did not take the step over within {LEASE_SECONDS - 3} s "
-                                 "(the job was not handed back)")
-        owner.start()
-        owner.expected_down = False
-        self.sigterm_report = {"exit_status": code, "exit_seconds": round(exited_after, 2), "in_flight": in_flight_status,
-                               "later_probes": probes,
-                               "takeover_seconds": round(takeover, 2) if takeover else None}
-        log(f"SIGTERM phase: {self.sigterm_report}")
+        def taken_over():
+            return any("sleep 600" in cmdline and pgid != install[1]
+                       for _, pgid, cmdline in harness.preview_processes(self.work).get(session, []))
+
+        self.end_sigterm_phase(owner, outcome, self.wait_for_takeover(other, sent_at, taken_over, "step"))
         # Deleting the branch cancels the running boot and tears the preview down (its install included).
         self.push(branch, deleted=True)
 
@@ -446,9 +545,11 @@ class Suite:
                 if boot != "succeeded":
                     self.failures.append(f"{branch}: boot of the latest push ended {boot}")
                 elif preview_url:
+                    # The local provider serves the pushed site itself; the fake Fly's preview apps only say they
+                    # are up (check_fly compares their machines' commit with the push).
+                    marker = self.markers.get(want[1], "") if self.provider == "local" else ""
                     try:
                         status, _, body = harness.http("GET", preview_url, timeout=5)
-                        marker = self.markers.get(want[1], "")
                         if status != 200 or marker.encode() not in body:
                             self.failures.append(f"{branch}: {preview_url} answered {status} without '{marker}'")
                     except OSError as error:
@@ -498,6 +599,47 @@ class Suite:
         for name in directories - set(sessions):
             self.failures.append(f"work directory {name} belongs to no session")
 
+    def check_fly(self):
+        """Fly holds exactly what the sessions say: one started machine at the pushed commit per live preview, no app
+        of a destroyed session and no app nobody owns. Returns (apps, machines) on Fly."""
+        apps = {app["name"]: app for app in self.fakes.control("GET", "/fly/apps")}
+        owned = {}
+        for session_id, branch, state, head_sha, allocation in self.pg.query(
+                "SELECT id, branch, state, head_sha, provider_state::text FROM setup_sessions"):
+            app_name = json.loads(allocation)["values"].get("app") if allocation else None
+            boot = self.pg.scalar(
+                f"SELECT s.status FROM session_steps s JOIN session_runs r ON r.id = s.run_id "
+                f"WHERE r.session_id = '{session_id}' AND s.name = 'boot' ORDER BY r.id DESC LIMIT 1")
+            if state == "destroyed":
+                if app_name:
+                    self.failures.append(f"{branch}: destroyed, yet it still records Fly app {app_name}")
+                continue
+            if app_name:
+                owned[app_name] = branch
+            if state != "active" or boot != "succeeded":
+                continue
+            app = apps.get(app_name)
+            if app is None:
+                self.failures.append(f"{branch}: live preview on Fly app {app_name}, which Fly does not have")
+                continue
+            machines = app["machines"]
+            if len(machines) != 1 or machines[0]["state"] != "started":
+                self.failures.append(f"{branch}: Fly app {app_name} has machines {[(m['id'], m['state']) for m in machines]} "
+                                     "(expected one, started)")
+            elif machines[0]["env"].get("SHA") != head_sha:
+                self.failures.append(f"{branch}: the machine of {app_name} runs {machines[0]['env'].get('SHA')}, not {head_sha}")
+        for name in set(apps) - set(owned):
+            self.failures.append(f"Fly app {name} (machines {[m['id'] for m in apps[name]['machines']]}) belongs to no session")
+        violations = self.fakes.control("GET", "/fly/violations")
+        for violation in violations[:10]:
+            self.failures.append(f"Fly contract violation: {violation}")
+        summary = self.fakes.control("GET", "/fly/summary")
+        if summary["unauthorized"]:
+            self.failures.append(f"{summary['unauthorized']} Fly requests carried no or a wrong token")
+        if harness.preview_processes(self.work):
+            self.failures.append(f"with the Fly provider, preview processes run locally: {harness.preview_processes(self.work)}")
+        return len(apps), sum(len(app["machines"]) for app in apps.values()), summary
+
     def check_contract(self):
         violations = self.fakes.control("GET", "/violations")
         for violation in violations[:10]:
@@ -517,17 +659,23 @@ class Suite:
         self.settle()
         processed, lost_answers = self.check_deliveries()
         sessions, check_runs = self.check_sessions()
-        self.check_processes()
+        fly = self.check_fly() if self.provider == "fly" else None
+        if self.provider == "local":
+            self.check_processes()
         violations = self.check_contract()
         summary = self.fakes.control("GET", "/summary")
         print()
-        print(f"fault suite ({self.mode_name}, seed {self.seed})")
+        print(f"fault suite ({self.mode_name}, {self.provider} provider, seed {self.seed})")
         print(f"  deliveries sent       {len(self.sent)} (+{self.duplicates_sent} duplicate sends; answers {self.duplicate_answers})")
         print(f"  accepted (202/200)    {len(self.accepted_order)}")
         print(f"  processed exactly once {processed} (+{lost_answers} stored whose answer was lost)")
         print(f"  SIGKILLs survived     {self.kills}")
         print(f"  PostgreSQL restarts   {self.pg_restarts}")
         print(f"  GitHub faults         {self.faults_injected} injected {self.fault_kinds}; GitHub answered {summary['requests']} requests {summary['by_status']}")
+        if fly:
+            apps, machines, fly_summary = fly
+            print(f"  Fly faults            {self.fly_faults_injected} injected {self.fly_fault_kinds}; Fly answered "
+                  f"{fly_summary['requests']} requests {fly_summary['by_status']}; {apps} apps, {machines} machines left")
         print(f"  SIGTERM               {self.sigterm_report}")
         print(f"  sessions              {sessions}; check runs {check_runs}; contract violations {violations}")
         print(f"  instance starts       " + ", ".join(f"{i.name} {i.starts}" for i in self.instances))
@@ -544,6 +692,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the short run CI uses (about 2-3 minutes)")
     parser.add_argument("--seed", type=int, help="random seed (printed; pass it again to replay the same plan)")
+    parser.add_argument("--provider", choices=["local", "fly"], default="local",
+                        help="where previews run: local processes, or the fake Fly Machines API (with Fly faults)")
     parser.add_argument("--bin", required=True, help="directory with the built previewd and previewd-fakes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) even when passing")
     parser.add_argument("--work", help="work directory (default: a new one under /tmp)")
