@@ -289,10 +289,13 @@ public struct JobQueue: Sendable {
         return retry
     }
 
-    /// Hands a claimed job back without counting the attempt (graceful shutdown).
+    /// Hands a claimed job back (graceful shutdown) without using up one of its attempts.
+    ///
+    /// `attempts` still counts this claim: the next one sees `attempts > 1` and knows an earlier run may have done part
+    /// of the work (a check run created on GitHub whose id it never stored, say). The budget grows by one instead.
     public func release(_ job: Job) async throws {
         try await client.execute("""
-            UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+            UPDATE jobs SET state = 'queued', max_attempts = max_attempts + 1, lease_owner = NULL,
                    lease_expires_at = NULL, updated_at = now()
             WHERE id = \(job.id) AND state = 'running' AND lease_owner = \(job.leaseOwner)
             """)

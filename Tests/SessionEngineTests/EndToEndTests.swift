@@ -258,6 +258,28 @@ struct EndToEndTests {
         }
     }
 
+    @Test("a sync handed back on shutdown after it created a check run adopts that check run instead of making a second")
+    func handedBackSyncAdoptsItsCheckRun() async throws {
+        try await EngineHarness.with { h in
+            try await h.push(branch: "feature", sha: sha1)
+            let session = try await h.session(branch: "feature")
+            try await h.waitUntil("the preview is live") { try await h.statuses(session.id) == [.succeeded, .succeeded, .succeeded, .succeeded] }
+            try await h.settle()
+            await h.stopWorker()
+            // A sync created the boot check run, then previewd was stopped before it stored the id: the job was handed back.
+            try await h.client.execute("UPDATE session_steps SET check_run_id = NULL, report_version = report_version + 1 WHERE name = 'boot'")
+            try await h.client.withTransaction { try await SessionStore.requestSync(session.id, on: $0) }
+            let queue = JobQueue(client: h.client)
+            let job = try #require(try await queue.claim(kinds: [SessionJobKind.sync], owner: "stopping-instance", lease: .seconds(30)))
+            try await queue.release(job)
+            h.startWorker()
+            try await h.settle()
+            let boot = try #require(h.checkRuns(sha: sha1)["previewd/boot"])
+            #expect(boot.count == 1, "a second boot check run was created: \(boot)")
+            #expect(boot.first?.conclusion == "success")
+        }
+    }
+
     @Test("steps that end within the running-report delay get one check run each, created complete")
     func quickStepsGetOneWriteEach() async throws {
         try await EngineHarness.with(configuration: EngineHarness.configuration(runningReportDelay: .seconds(600))) { h in
