@@ -31,6 +31,7 @@ let package = Package(
 
         // MARK: Plain Swift
         .target(name: "HTTPTypes"),
+        .target(name: "JSONModel"),
         .target(name: "PreviewdLogging"),
         .target(name: "GitHubWebhooks"),
         .target(name: "GitHubAPI", dependencies: ["HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]),
@@ -62,7 +63,7 @@ let package = Package(
             name: "Dashboard",
             dependencies: [
                 "HTTPTypes", "HTTPServer", "Postgres", "SessionEngine", "PreviewModel", "Metrics", "PreviewdCrypto",
-                "PreviewdLogging", "GitHubAPI", "PreviewdCore",
+                "PreviewdLogging", "GitHubAPI", "PreviewdCore", "JSONModel",
             ]
         ),
         .target(
@@ -81,6 +82,7 @@ let package = Package(
             name: "PreviewdTesting",
             dependencies: [
                 "Postgres", "PreviewdCore", "HTTPServer", "HTTPClient", "HTTPTypes", "PreviewdCrypto", "PreviewdLogging", "GitHubAPI",
+                "JSONModel",
             ]
         ),
 

@@ -1,4 +1,5 @@
 import Foundation
+import JSONModel
 import PreviewModel
 
 /// One row of the sessions list.
@@ -111,7 +112,7 @@ public struct StepBrief: Codable, Sendable, Equatable {
 public struct SessionDetail: Codable, Sendable, Equatable {
     public var session: SessionSummary
     /// What detect decided (`setup_sessions.plan`), as stored.
-    public var plan: JSONNode?
+    public var plan: JSONValue?
     public var provider: String?
     public var expiresAt: Date?
     public var destroyedAt: Date?

@@ -1,4 +1,5 @@
 import Foundation
+import JSONModel
 import Postgres
 import PreviewModel
 
@@ -79,7 +80,7 @@ public struct DashboardStore: Sendable {
                 FROM setup_sessions s \(unsafeRaw: Self.currentRunJoin) WHERE s.id = \(id) AND (\(scope.isAll) OR lower(s.repository_full_name) = ANY(\(scope.names)))
                 """).first else { return nil }
             let summary = try Self.summary(row: row)
-            let plan = try row.decode("plan", as: String?.self).flatMap(JSONNode.init(parsing:))
+            let plan = try row.decode("plan", as: String?.self).flatMap { try? JSONValue(parsing: Data($0.utf8)) }
             let runs = try await Self.runs(of: id, on: connection)
             var steps: [StepView] = []
             if let current = runs.first { steps = try await Self.steps(ofRun: current.id, on: connection) }

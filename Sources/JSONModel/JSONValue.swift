@@ -1,6 +1,7 @@
 import Foundation
 
-/// A parsed JSON document, used by the fakes and the OpenAPI contract checker.
+/// A parsed JSON document: what the dashboard passes through as stored (a session's plan), and what the fakes and the
+/// OpenAPI contract checker read and write.
 public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
     case null
     case bool(Bool)

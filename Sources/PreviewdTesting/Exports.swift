@@ -1,0 +1,2 @@
+// The fakes and the contract checker speak JSONValue: whoever imports the test support gets it too.
+@_exported import JSONModel
