@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "JSONModel"),
         .target(name: "PreviewdLogging"),
         .target(name: "GitHubWebhooks"),
-        .target(name: "GitHubAPI", dependencies: ["HTTPTypes", "PreviewdCrypto", "PreviewdLogging"]),
+        .target(name: "GitHubAPI", dependencies: ["HTTPTypes", "PreviewdCrypto", "PreviewdLogging", "JSONModel"]),
         .target(name: "Metrics"),
         .target(name: "PreviewModel"),
         .target(name: "Detection", dependencies: ["PreviewModel", "YAML"]),

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import JSONModel
 
 // MARK: App-level calls (authenticated with the App JWT)
 
@@ -68,7 +69,8 @@ extension GitHubClient {
 private struct DeliveryRequestBody: Decodable {
     struct Request: Decodable {
         var headers: [String: String]
-        var payload: RawJSON
+        /// Arbitrary JSON, only carried through unchanged in meaning.
+        var payload: JSONValue
     }
     var request: Request
 }

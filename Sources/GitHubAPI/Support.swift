@@ -88,35 +88,6 @@ actor InstallationTokenStore {
     }
 }
 
-/// Arbitrary JSON, only to carry webhook payloads through unchanged in meaning.
-enum RawJSON: Codable {
-    case null, bool(Bool), int(Int64), double(Double), string(String), array([RawJSON]), object([String: RawJSON])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Int64.self) { self = .int(value) }
-        else if let value = try? container.decode(Double.self) { self = .double(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([RawJSON].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: RawJSON].self)) }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .int(let value): try container.encode(value)
-        case .double(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
-}
-
 enum GitHubJSON {
     static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
