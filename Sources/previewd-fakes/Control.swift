@@ -114,6 +114,14 @@ extension Fakes {
             }
             return json(200, .array(runs))
         }
+        router.add(.get, "/comments") { [self] _ in
+            let comments = github.comments(in: Fakes.repository).map { comment -> JSONValue in
+                let issue = comment["issue_url"]?.stringValue?.split(separator: "/").last.flatMap { Int64($0) }
+                return ["id": comment["id"] ?? .null, "issue_number": issue.map(JSONValue.integer) ?? .null,
+                        "body": comment["body"] ?? .null]
+            }
+            return json(200, .array(comments))
+        }
         router.add(.get, "/events") { [self] request in
             // `?since=N` skips the first N events: a poller reads only what is new.
             let all = recorder.all
@@ -172,24 +180,77 @@ extension Fakes {
                 return json(500, ["error": .string("\(error)")])
             }
         }
+        router.add(.post, "/payloads/pull_request") { [self] request in
+            guard let body = try? JSONValue(parsing: request.body), let branch = body["branch"]?.stringValue,
+                  let sha = body["sha"]?.stringValue, let number = body["number"]?.integerValue,
+                  let action = body["action"]?.stringValue, ["opened", "synchronize", "closed"].contains(action)
+            else { return json(400, ["error": "expected {\"action\": \"opened\"|\"synchronize\"|\"closed\", \"number\": ..., \"branch\": ..., \"sha\": ...}"]) }
+            do {
+                // The fake's own pull request follows the event, so what GitHub answers agrees with what it sent.
+                let base = info.withLock { $0["initial_sha"]?.stringValue } ?? ""
+                if action == "closed" {
+                    github.closePullRequest(Int(number), in: Fakes.repository)
+                } else {
+                    github.addPullRequest(Int(number), in: Fakes.repository, head: (branch, sha), base: ("main", base))
+                }
+                return .json(200, try pullRequestPayload(action: action, number: Int(number), branch: branch, sha: sha, base: base))
+            } catch {
+                return json(500, ["error": .string("\(error)")])
+            }
+        }
         addFlyRoutes(to: &router)
         return router
     }
 
-    /// The real push fixture, pointed at the fake's repository, `branch` and `sha`.
-    func pushPayload(branch: String, sha: String, deleted: Bool) throws -> Data {
-        guard var payload = try JSONSerialization.jsonObject(with: SharedFixtures.webhook("push.json")) as? [String: Any],
-              var repository = payload["repository"] as? [String: Any], var owner = repository["owner"] as? [String: Any]
-        else { throw FakesError("shared/fixtures/github/webhooks/push.json is not a push payload") }
-        let cloneURL = info.withLock { $0["clone_url"]?.stringValue } ?? ""
+    /// The real pull request fixture for `action`, pointed at the fake's repository, pull request `number`, `branch`
+    /// and `sha` (a pull request within the repository, not from a fork).
+    func pullRequestPayload(action: String, number: Int, branch: String, sha: String, base: String) throws -> Data {
+        guard var payload = try JSONSerialization.jsonObject(with: SharedFixtures.webhook("pull_request.\(action).json")) as? [String: Any],
+              var pull = payload["pull_request"] as? [String: Any], var head = pull["head"] as? [String: Any],
+              var baseSide = pull["base"] as? [String: Any]
+        else { throw FakesError("shared/fixtures/github/webhooks/pull_request.\(action).json is not a pull request payload") }
+        let repository = try fakeRepository(payload["repository"])
+        head["ref"] = branch
+        head["sha"] = sha
+        head["label"] = "\(Fakes.repository.owner):\(branch)"
+        head["repo"] = repository
+        baseSide["ref"] = "main"
+        baseSide["sha"] = base
+        baseSide["repo"] = repository
+        pull["head"] = head
+        pull["base"] = baseSide
+        pull["number"] = number
+        pull["state"] = action == "closed" ? "closed" : "open"
+        pull["merged"] = false
+        payload["pull_request"] = pull
+        payload["number"] = number
+        payload["repository"] = repository
+        payload["installation"] = ["id": Fakes.installationID]
+        if action == "synchronize" { payload["after"] = sha }
+        return try JSONSerialization.data(withJSONObject: payload)
+    }
+
+    /// A fixture's `repository` object made the fake's `octo/site`.
+    private func fakeRepository(_ fixture: Any?) throws -> [String: Any] {
+        guard var repository = fixture as? [String: Any], var owner = repository["owner"] as? [String: Any] else {
+            throw FakesError("a webhook fixture has no repository object")
+        }
         repository["id"] = Fakes.repositoryID
         repository["full_name"] = Fakes.repository.description
         repository["name"] = Fakes.repository.name
-        repository["clone_url"] = cloneURL
+        repository["clone_url"] = info.withLock { $0["clone_url"]?.stringValue } ?? ""
         owner["login"] = Fakes.repository.owner
         owner["name"] = Fakes.repository.owner
         repository["owner"] = owner
-        payload["repository"] = repository
+        return repository
+    }
+
+    /// The real push fixture, pointed at the fake's repository, `branch` and `sha`.
+    func pushPayload(branch: String, sha: String, deleted: Bool) throws -> Data {
+        guard var payload = try JSONSerialization.jsonObject(with: SharedFixtures.webhook("push.json")) as? [String: Any] else {
+            throw FakesError("shared/fixtures/github/webhooks/push.json is not a push payload")
+        }
+        payload["repository"] = try fakeRepository(payload["repository"])
         payload["ref"] = "refs/heads/\(branch)"
         payload["after"] = deleted ? String(repeating: "0", count: 40) : sha
         payload["deleted"] = deleted

@@ -22,6 +22,7 @@ enum FakesCommand {
         Control API (JSON):
           GET  /info                 what fakes.json holds
           GET  /check-runs           every check run as the fake stores it (id, name, head_sha, status, conclusion, external_id, details_url)
+          GET  /comments             every issue comment as the fake stores it (id, issue_number, body)
           GET  /events[?since=N]     every request the fake GitHub answered (after the first N), with its time (unix seconds)
           GET  /violations           contract violations seen so far
           GET  /summary              counts: requests, by status, check runs, violations
@@ -29,6 +30,8 @@ enum FakesCommand {
                                      or {"after_apply_status": 502, "matching": "POST /repos"} (the write happens, the answer fails)
           POST /commit               {"branch": "b1", "files": {"index.html": "..."}} -> {"sha": "..."}
           POST /payloads/push        {"branch": "b1", "sha": "...", "deleted": false} -> a push webhook payload
+          POST /payloads/pull_request {"action": "opened"|"synchronize"|"closed", "number": 5, "branch": "b1", "sha": "..."}
+                                     -> a pull_request webhook payload; the fake's pull request #5 follows the action
           GET  /fly/apps             the fake Fly's apps: name, organization, live machines (id, state, region, image, env), secret names
           GET  /fly/violations       Fly contract violations seen so far
           GET  /fly/summary          Fly counts: requests, by status, unauthorized, violations

@@ -70,6 +70,7 @@ class Suite:
         self.duplicates_sent = 0
         self.duplicate_answers = {}
         self.markers = {}              # sha -> text its index.html holds
+        self.pull_requests = {}        # branch -> number of its pull request
         self.kills = 0
         self.crashes = 0
         self.pg_restarts = 0
@@ -154,6 +155,18 @@ class Suite:
             self.accepted_order.append(delivery_id)
         return delivery_id, status, sha
 
+    def pull_request(self, action, branch, sha):
+        """Sends a pull_request delivery for `branch`'s pull request (opened, synchronize or closed)."""
+        number = self.pull_requests[branch]
+        body = self.fakes.pull_request_payload(action, number, branch, sha)
+        delivery_id = harness.new_delivery_id()
+        kind = "delete" if action == "closed" else "push"
+        self.sent[delivery_id] = ("pull_request", body, kind, branch, None if action == "closed" else sha)
+        status = self.deliver(delivery_id, "pull_request", body)
+        if status in (200, 202):
+            self.accepted_order.append(delivery_id)
+        return delivery_id, status
+
     def send_duplicate(self):
         if not self.accepted_order:
             return
@@ -169,21 +182,48 @@ class Suite:
         mode = self.mode
         branches = [f"feature-{i}" for i in range(mode["branches"])]
         plan = [("push", self.rng.choice(branches)) for _ in range(mode["pushes"])]
+        # Two branches have pull requests (see below); deletions go to the others, as GitHub closes a pull request
+        # whose branch is deleted.
+        pull_branches = branches[1:3] if len(branches) > 3 else []
+        plain = [b for b in branches if b not in pull_branches]
         for n in range(mode["deletions"]):
             position = int(len(plan) * (n + 1) / (mode["deletions"] + 1))
-            plan.insert(position, ("delete", branches[n % len(branches)]))
+            plan.insert(position, ("delete", plain[n % len(plain)]))
         # Every branch gets at least one push first, so deletions have something to delete.
         plan = [("push", b) for b in branches] + plan
+        # Two branches have pull requests: opened after their first push, told of every later push (`synchronize`,
+        # as GitHub sends it next to the push), and the first is closed three quarters in, which tears its preview
+        # down; its later pushes go to the other branches instead, so that the close is the branch's last word.
+        self.pull_requests = {b: 10 + index for index, b in enumerate(pull_branches)}
+        if pull_branches:
+            closed = pull_branches[0]
+            position = int(len(plan) * 0.75)
+            others = [b for b in branches if b != closed]
+            plan = plan[:position] + [("close", closed)] + [(k, self.rng.choice(others) if b == closed else b)
+                                                             for k, b in plan[position:]]
+        opened = set()
+        last_sha = {}
         interval = mode["traffic_seconds"] / len(plan)
         start = time.time()
         for index, (kind, branch) in enumerate(plan):
             target = start + index * interval
             time.sleep(max(0, target - time.time()))
-            self.push(branch, deleted=(kind == "delete"))
+            if kind == "close":
+                if branch in opened:
+                    self.pull_request("closed", branch, last_sha[branch])
+            else:
+                _, status, sha = self.push(branch, deleted=(kind == "delete"))
+                if branch in self.pull_requests and kind == "push" and status in (200, 202):
+                    last_sha[branch] = sha
+                    self.pull_request("synchronize" if branch in opened else "opened", branch, sha)
+                    opened.add(branch)
             if self.rng.random() < mode["duplicate_rate"]:
                 self.send_duplicate()
-        log(f"traffic done: {len(self.sent)} deliveries sent, {len(self.accepted_order)} accepted, "
-            f"{self.duplicates_sent} duplicates")
+        log(f"traffic done: {len(self.sent)} deliveries sent ({self.count_events('pull_request')} of them pull_request), "
+            f"{len(self.accepted_order)} accepted, {self.duplicates_sent} duplicates")
+
+    def count_events(self, event):
+        return sum(1 for sent in self.sent.values() if sent[0] == event)
 
     # MARK: Chaos
 
@@ -599,6 +639,30 @@ class Suite:
         for name in directories - set(sessions):
             self.failures.append(f"work directory {name} belongs to no session")
 
+    def check_comments(self):
+        """Each pull request's session keeps one sticky comment on GitHub: the one it records exists, carries its
+        marker and tells the truth (the preview URL while live, the teardown once destroyed). Returns how many more
+        comments carry a session's marker: GitHub made them but answered 502, and the API previewd may use has no call
+        to list comments and adopt them (a known limit)."""
+        comments = {c["id"]: c for c in self.fakes.control("GET", "/comments")}
+        extra = 0
+        for branch, number in self.pull_requests.items():
+            rows = self.pg.query(f"SELECT id, state, preview_url, comment_id FROM setup_sessions WHERE branch = '{branch}'")
+            if not rows:
+                continue
+            session_id, state, preview_url, comment_id = rows[0]
+            marker = f"<!-- previewd:session:{session_id} -->"
+            ours = [c for c in comments.values() if c["issue_number"] == number and marker in (c["body"] or "")]
+            extra += max(0, len(ours) - 1)
+            comment = comments.get(int(comment_id)) if comment_id else None
+            if comment is None or marker not in (comment["body"] or ""):
+                self.failures.append(f"{branch}: pull request #{number} has no sticky comment of its session (recorded: {comment_id})")
+            elif state == "active" and preview_url and preview_url not in comment["body"]:
+                self.failures.append(f"{branch}: the sticky comment on #{number} does not show the live preview {preview_url}")
+            elif state == "destroyed" and "torn down" not in comment["body"]:
+                self.failures.append(f"{branch}: the sticky comment on #{number} does not say the preview was torn down")
+        return extra
+
     def check_fly(self):
         """Fly holds exactly what the sessions say: one started machine at the pushed commit per live preview, no app
         of a destroyed session and no app nobody owns. Returns (apps, machines) on Fly."""
@@ -659,6 +723,7 @@ class Suite:
         self.settle()
         processed, lost_answers = self.check_deliveries()
         sessions, check_runs = self.check_sessions()
+        extra_comments = self.check_comments()
         fly = self.check_fly() if self.provider == "fly" else None
         if self.provider == "local":
             self.check_processes()
@@ -678,6 +743,8 @@ class Suite:
                   f"{fly_summary['requests']} requests {fly_summary['by_status']}; {apps} apps, {machines} machines left")
         print(f"  SIGTERM               {self.sigterm_report}")
         print(f"  sessions              {sessions}; check runs {check_runs}; contract violations {violations}")
+        print(f"  pull requests         {len(self.pull_requests)} ({self.count_events('pull_request')} deliveries); "
+              f"extra sticky comments (502 after the write, cannot be adopted) {extra_comments}")
         print(f"  instance starts       " + ", ".join(f"{i.name} {i.starts}" for i in self.instances))
         return not self.failures
 

@@ -196,6 +196,15 @@ class Fakes:
             raise RuntimeError(f"push payload: {status} {body[:200]!r}")
         return body
 
+    def pull_request_payload(self, action, number, branch, sha):
+        """A pull_request webhook (`opened`, `synchronize` or `closed`); the fake's pull request follows it."""
+        status, _, body = http("POST", self.info["control_url"] + "/payloads/pull_request",
+                               json.dumps({"action": action, "number": number, "branch": branch, "sha": sha}).encode(),
+                               {"Content-Type": "application/json"}, timeout=30)
+        if status != 200:
+            raise RuntimeError(f"pull_request payload: {status} {body[:200]!r}")
+        return body
+
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
