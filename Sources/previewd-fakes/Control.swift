@@ -122,6 +122,9 @@ extension Fakes {
             }
             return json(200, .array(comments))
         }
+        router.add(.get, "/reactions") { [self] _ in
+            json(200, .array(github.reactions(in: Fakes.repository).map { ["comment_id": .integer($0.commentID), "content": .string($0.content)] }))
+        }
         router.add(.get, "/events") { [self] request in
             // `?since=N` skips the first N events: a poller reads only what is new.
             let all = recorder.all
@@ -198,8 +201,41 @@ extension Fakes {
                 return json(500, ["error": .string("\(error)")])
             }
         }
+        router.add(.post, "/payloads/issue_comment") { [self] request in
+            guard let body = try? JSONValue(parsing: request.body), let number = body["number"]?.integerValue,
+                  let text = body["body"]?.stringValue
+            else { return json(400, ["error": "expected {\"number\": ..., \"body\": \"/preview ...\", \"login\": ...}"]) }
+            let login = body["login"]?.stringValue ?? "collaborator"
+            // The commenter can write to the repository, so previewd carries the commands out.
+            github.setPermission("write", for: login, in: Fakes.repository)
+            do {
+                return .json(200, try commentPayload(number: Int(number), body: text, login: login))
+            } catch {
+                return json(500, ["error": .string("\(error)")])
+            }
+        }
         addFlyRoutes(to: &router)
         return router
+    }
+
+    /// The real `issue_comment.created` fixture: `login` comments `body` on pull request `number` of the fake's repository.
+    func commentPayload(number: Int, body: String, login: String) throws -> Data {
+        guard var payload = try JSONSerialization.jsonObject(with: SharedFixtures.webhook("issue_comment.created.json")) as? [String: Any],
+              var issue = payload["issue"] as? [String: Any], var comment = payload["comment"] as? [String: Any],
+              var user = comment["user"] as? [String: Any]
+        else { throw FakesError("shared/fixtures/github/webhooks/issue_comment.created.json is not an issue comment payload") }
+        issue["number"] = number
+        user["login"] = login
+        comment["user"] = user
+        comment["body"] = body
+        comment["id"] = commentIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        payload["issue"] = issue
+        payload["comment"] = comment
+        payload["sender"] = user
+        payload["repository"] = try fakeRepository(payload["repository"])
+        payload["installation"] = ["id": Fakes.installationID]
+        payload.removeValue(forKey: "organization")
+        return try JSONSerialization.data(withJSONObject: payload)
     }
 
     /// The real pull request fixture for `action`, pointed at the fake's repository, pull request `number`, `branch`

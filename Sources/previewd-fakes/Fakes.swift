@@ -21,6 +21,8 @@ final class Fakes: Sendable {
     let writer: GitWriter
     /// Faults that let the request take effect and then answer with an error.
     let afterApply = AfterApplyFaults()
+    /// Ids of the comments `/payloads/issue_comment` makes up.
+    let commentIDs = Atomic<Int64>(900_000_000)
     /// What `/info` and `fakes.json` say; complete once the control server listens.
     let info = Mutex<JSONValue>([:])
     private let servers = Mutex<[HTTPServer]>([])

@@ -23,6 +23,7 @@ enum FakesCommand {
           GET  /info                 what fakes.json holds
           GET  /check-runs           every check run as the fake stores it (id, name, head_sha, status, conclusion, external_id, details_url)
           GET  /comments             every issue comment as the fake stores it (id, issue_number, body)
+          GET  /reactions            every reaction previewd added to a comment (comment_id, content)
           GET  /events[?since=N]     every request the fake GitHub answered (after the first N), with its time (unix seconds)
           GET  /violations           contract violations seen so far
           GET  /summary              counts: requests, by status, check runs, violations
@@ -32,6 +33,8 @@ enum FakesCommand {
           POST /payloads/push        {"branch": "b1", "sha": "...", "deleted": false} -> a push webhook payload
           POST /payloads/pull_request {"action": "opened"|"synchronize"|"closed", "number": 5, "branch": "b1", "sha": "..."}
                                      -> a pull_request webhook payload; the fake's pull request #5 follows the action
+          POST /payloads/issue_comment {"number": 5, "body": "/preview destroy", "login": "alice"}
+                                     -> an issue_comment webhook payload on pull request #5 by a collaborator with write access
           GET  /fly/apps             the fake Fly's apps: name, organization, live machines (id, state, region, image, env), secret names
           GET  /fly/violations       Fly contract violations seen so far
           GET  /fly/summary          Fly counts: requests, by status, unauthorized, violations

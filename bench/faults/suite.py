@@ -71,6 +71,7 @@ class Suite:
         self.duplicate_answers = {}
         self.markers = {}              # sha -> text its index.html holds
         self.pull_requests = {}        # branch -> number of its pull request
+        self.commands = {}             # comment id -> the accepted /preview command it carries, and where
         self.kills = 0
         self.crashes = 0
         self.pg_restarts = 0
@@ -167,6 +168,19 @@ class Suite:
             self.accepted_order.append(delivery_id)
         return delivery_id, status
 
+    def command(self, branch, text, sha):
+        """Comments `text` (a `/preview` command) on `branch`'s pull request. `/preview destroy` tears the preview down;
+        `/preview run` brings it back at `sha`, its last commit."""
+        body = self.fakes.comment_payload(self.pull_requests[branch], text)
+        delivery_id = harness.new_delivery_id()
+        destroy = text.strip() == "/preview destroy"
+        self.sent[delivery_id] = ("issue_comment", body, "delete" if destroy else "push", branch, None if destroy else sha)
+        status = self.deliver(delivery_id, "issue_comment", body)
+        if status in (200, 202):
+            self.accepted_order.append(delivery_id)
+            self.commands[json.loads(body)["comment"]["id"]] = f"{text} on {branch}"
+        return delivery_id, status
+
     def send_duplicate(self):
         if not self.accepted_order:
             return
@@ -195,12 +209,21 @@ class Suite:
         # as GitHub sends it next to the push), and the first is closed three quarters in, which tears its preview
         # down; its later pushes go to the other branches instead, so that the close is the branch's last word.
         self.pull_requests = {b: 10 + index for index, b in enumerate(pull_branches)}
+        # The second gets `/preview destroy` at 85 % and `/preview run` at 92 %: its preview must be back at its last
+        # commit at the end; in between, its pushes go elsewhere too.
+        quiet = set()
+
+        def quiet_from(fraction, branch, event):
+            quiet.add(branch)
+            position = int(len(plan) * fraction)
+            others = [b for b in branches if b not in quiet]
+            return plan[:position] + [(event, branch)] + [(k, self.rng.choice(others) if b in quiet else b)
+                                                          for k, b in plan[position:]]
         if pull_branches:
-            closed = pull_branches[0]
-            position = int(len(plan) * 0.75)
-            others = [b for b in branches if b != closed]
-            plan = plan[:position] + [("close", closed)] + [(k, self.rng.choice(others) if b == closed else b)
-                                                             for k, b in plan[position:]]
+            plan = quiet_from(0.75, pull_branches[0], "close")
+            plan = quiet_from(0.85, pull_branches[1], "destroy")
+            position = int(len(plan) * 0.92)
+            plan = plan[:position] + [("run", pull_branches[1])] + plan[position:]
         opened = set()
         last_sha = {}
         interval = mode["traffic_seconds"] / len(plan)
@@ -208,9 +231,13 @@ class Suite:
         for index, (kind, branch) in enumerate(plan):
             target = start + index * interval
             time.sleep(max(0, target - time.time()))
-            if kind == "close":
-                if branch in opened:
+            if kind in ("close", "destroy", "run"):
+                if branch not in opened:
+                    pass
+                elif kind == "close":
                     self.pull_request("closed", branch, last_sha[branch])
+                else:
+                    self.command(branch, f"/preview {kind}", last_sha[branch])
             else:
                 _, status, sha = self.push(branch, deleted=(kind == "delete"))
                 if branch in self.pull_requests and kind == "push" and status in (200, 202):
@@ -219,7 +246,8 @@ class Suite:
                     opened.add(branch)
             if self.rng.random() < mode["duplicate_rate"]:
                 self.send_duplicate()
-        log(f"traffic done: {len(self.sent)} deliveries sent ({self.count_events('pull_request')} of them pull_request), "
+        log(f"traffic done: {len(self.sent)} deliveries sent ({self.count_events('pull_request')} pull_request, "
+            f"{self.count_events('issue_comment')} /preview commands), "
             f"{len(self.accepted_order)} accepted, {self.duplicates_sent} duplicates")
 
     def count_events(self, event):
@@ -661,6 +689,15 @@ class Suite:
                 self.failures.append(f"{branch}: the sticky comment on #{number} does not show the live preview {preview_url}")
             elif state == "destroyed" and "torn down" not in comment["body"]:
                 self.failures.append(f"{branch}: the sticky comment on #{number} does not say the preview was torn down")
+        # Every accepted command was carried out: 🚀 on its comment (for `/preview destroy` once the teardown is
+        # done), never 😕 (refused or failed).
+        reactions = {}
+        for reaction in self.fakes.control("GET", "/reactions"):
+            reactions.setdefault(reaction["comment_id"], set()).add(reaction["content"])
+        for comment_id, command in self.commands.items():
+            got = reactions.get(comment_id, set())
+            if "rocket" not in got or "confused" in got:
+                self.failures.append(f"{command}: its comment got reactions {sorted(got)} (expected rocket, not confused)")
         return extra
 
     def check_fly(self):
@@ -743,7 +780,8 @@ class Suite:
                   f"{fly_summary['requests']} requests {fly_summary['by_status']}; {apps} apps, {machines} machines left")
         print(f"  SIGTERM               {self.sigterm_report}")
         print(f"  sessions              {sessions}; check runs {check_runs}; contract violations {violations}")
-        print(f"  pull requests         {len(self.pull_requests)} ({self.count_events('pull_request')} deliveries); "
+        print(f"  pull requests         {len(self.pull_requests)} ({self.count_events('pull_request')} deliveries, "
+              f"{self.count_events('issue_comment')} /preview commands); "
               f"extra sticky comments (502 after the write, cannot be adopted) {extra_comments}")
         print(f"  instance starts       " + ", ".join(f"{i.name} {i.starts}" for i in self.instances))
         return not self.failures

@@ -205,6 +205,15 @@ class Fakes:
             raise RuntimeError(f"pull_request payload: {status} {body[:200]!r}")
         return body
 
+    def comment_payload(self, number, body, login="collaborator"):
+        """An issue_comment webhook: `login`, a collaborator with write access, comments `body` on pull request `number`."""
+        status, _, payload = http("POST", self.info["control_url"] + "/payloads/issue_comment",
+                                  json.dumps({"number": number, "body": body, "login": login}).encode(),
+                                  {"Content-Type": "application/json"}, timeout=30)
+        if status != 200:
+            raise RuntimeError(f"issue_comment payload: {status} {payload[:200]!r}")
+        return payload
+
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
