@@ -188,31 +188,24 @@ class Fakes:
     def commit(self, branch, files):
         return self.control("POST", "/commit", {"branch": branch, "files": files})["sha"]
 
-    def push_payload(self, branch, sha, deleted=False):
-        status, _, body = http("POST", self.info["control_url"] + "/payloads/push",
-                               json.dumps({"branch": branch, "sha": sha, "deleted": deleted}).encode(),
+    def payload(self, event, fields):
+        """A webhook payload for `event` made by the fakes' control API (`/payloads/<event>`) from `fields`."""
+        status, _, body = http("POST", self.info["control_url"] + f"/payloads/{event}", json.dumps(fields).encode(),
                                {"Content-Type": "application/json"}, timeout=30)
         if status != 200:
-            raise RuntimeError(f"push payload: {status} {body[:200]!r}")
+            raise RuntimeError(f"{event} payload: {status} {body[:200]!r}")
         return body
+
+    def push_payload(self, branch, sha, deleted=False):
+        return self.payload("push", {"branch": branch, "sha": sha, "deleted": deleted})
 
     def pull_request_payload(self, action, number, branch, sha):
         """A pull_request webhook (`opened`, `synchronize` or `closed`); the fake's pull request follows it."""
-        status, _, body = http("POST", self.info["control_url"] + "/payloads/pull_request",
-                               json.dumps({"action": action, "number": number, "branch": branch, "sha": sha}).encode(),
-                               {"Content-Type": "application/json"}, timeout=30)
-        if status != 200:
-            raise RuntimeError(f"pull_request payload: {status} {body[:200]!r}")
-        return body
+        return self.payload("pull_request", {"action": action, "number": number, "branch": branch, "sha": sha})
 
     def comment_payload(self, number, body, login="collaborator"):
         """An issue_comment webhook: `login`, a collaborator with write access, comments `body` on pull request `number`."""
-        status, _, payload = http("POST", self.info["control_url"] + "/payloads/issue_comment",
-                                  json.dumps({"number": number, "body": body, "login": login}).encode(),
-                                  {"Content-Type": "application/json"}, timeout=30)
-        if status != 200:
-            raise RuntimeError(f"issue_comment payload: {status} {payload[:200]!r}")
-        return payload
+        return self.payload("issue_comment", {"number": number, "body": body, "login": login})
 
     def stop(self):
         if self.process and self.process.poll() is None:
