@@ -43,40 +43,61 @@ def app_python(work):
     return directory
 
 
+def start_app(directory, path_prefix):
+    """Starts the static site's start command in `directory`; returns (child, port)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PATH=f"{path_prefix}:{os.environ.get('PATH', '')}")
+    port = harness.free_port()
+    child = subprocess.Popen([os.path.join(path_prefix, "python3"), "-m", "http.server", str(port), "--bind", "0.0.0.0"],
+                             cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    return child, port
+
+
+def wait_until_answering(child, port, timeout=60):
+    """Waits until the app answers its first GET with 200; returns whether it did.
+
+    The GET is sent when the server prints its "Serving HTTP" line (unbuffered output, read by a blocked thread), not
+    by polling: 50 pollers would load the CPU the apps need and inflate the baseline. The line is printed right after
+    the socket listens, so the GET never waits on it."""
+    for line in child.stdout:
+        if b"Serving HTTP" in line:
+            break
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if harness.http("GET", f"http://127.0.0.1:{port}/", timeout=5)[0] == 200:
+                return True
+        except OSError:
+            time.sleep(0.005)
+    return False
+
+
+def stop_apps(children):
+    for child in children:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        child.wait()
+
+
 def app_start_seconds(copies, samples, path_prefix):
     """How long the static site's start command takes to answer HTTP without previewd, with `copies` of it starting at
-    once (each timed from its own start), repeated until there are at least `samples` times.
-
-    Each copy is timed until its first GET answers 200. The GET is sent when the server prints its "Serving HTTP"
-    line (unbuffered output, read by a blocked thread), not by polling: 50 pollers would load the CPU the apps need
-    and inflate the baseline. The line is printed right after the socket listens, so the GET never waits on it."""
+    once (each timed from its own start), repeated until there are at least `samples` times."""
     times = []
     while len(times) < samples:
         directory = tempfile.mkdtemp(prefix="previewd-e2e-app-")
         with open(os.path.join(directory, "index.html"), "w") as f:
             f.write("<h1>baseline</h1>\n")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PATH=f"{path_prefix}:{os.environ.get('PATH', '')}")
         children, threads, results = [], [], []
 
         def watch(child, port, start):
-            for line in child.stdout:
-                if b"Serving HTTP" in line:
-                    break
-            deadline = start + 60
-            while time.time() < deadline:
-                try:
-                    if harness.http("GET", f"http://127.0.0.1:{port}/", timeout=5)[0] == 200:
-                        results.append(time.time() - start)
-                        return
-                except OSError:
-                    time.sleep(0.005)
+            if wait_until_answering(child, port):
+                results.append(time.time() - start)
 
         try:
             for _ in range(copies):
-                port = harness.free_port()
                 start = time.time()
-                child = subprocess.Popen([os.path.join(path_prefix, "python3"), "-m", "http.server", str(port), "--bind", "0.0.0.0"], cwd=directory,
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                child, port = start_app(directory, path_prefix)
                 children.append(child)
                 thread = threading.Thread(target=watch, args=(child, port, start), daemon=True)
                 thread.start()
@@ -84,17 +105,63 @@ def app_start_seconds(copies, samples, path_prefix):
             for thread in threads:
                 thread.join(90)
         finally:
-            for child in children:
-                try:
-                    os.killpg(child.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                child.wait()
+            stop_apps(children)
             shutil.rmtree(directory, ignore_errors=True)
         if len(results) < copies:
             raise RuntimeError(f"only {len(results)} of {copies} baseline apps answered")
         times += results
     return times
+
+
+def checkout_and_start_seconds(copies, slots, path_prefix):
+    """The floor of a round without previewd: `copies` branches each checked out as previewd's boot does it (git init
+    without template, shallow fetch of the commit from a local repository, detached checkout) and their apps started
+    until they answer, at most `slots` at a time (previewd's step slots), all released at one moment. Returns the
+    seconds from that moment to each app's first answer: what no scheduler on this machine could beat, previewd's
+    own work (intake, the steps' bookkeeping, PostgreSQL, GitHub calls) being what comes on top."""
+    work = tempfile.mkdtemp(prefix="previewd-e2e-floor-")
+    repository = os.path.join(work, "site")
+    git = ["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench"]
+    subprocess.run(git + ["init", "-q", "-b", "main", repository], check=True)
+    commits = []
+    for index in range(copies):
+        with open(os.path.join(repository, "index.html"), "w") as f:
+            f.write(f"<h1>floor {index}</h1>\n")
+        subprocess.run(git + ["-C", repository, "add", "-A"], check=True)
+        subprocess.run(git + ["-C", repository, "commit", "-qm", f"change {index}"], check=True)
+        commits.append(subprocess.run(["git", "-C", repository, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                      check=True).stdout.strip())
+    gate, slot, results, children, lock = threading.Event(), threading.Semaphore(slots), [], [], threading.Lock()
+
+    def one(index):
+        gate.wait()
+        start = time.time()
+        with slot:
+            source = os.path.join(work, f"preview-{index}")
+            subprocess.run(["git", "init", "--quiet", "--template=", source], check=True)
+            subprocess.run(["git", "-C", source, "-c", "maintenance.auto=false", "-c", "gc.auto=0", "fetch", "--quiet",
+                            "--depth", "1", "--no-tags", "file://" + repository, commits[index]], check=True)
+            subprocess.run(["git", "-C", source, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach",
+                            "FETCH_HEAD"], check=True)
+            child, port = start_app(source, path_prefix)
+            with lock:
+                children.append(child)
+            if wait_until_answering(child, port):
+                results.append(time.time() - start)
+
+    threads = [threading.Thread(target=one, args=(index,), daemon=True) for index in range(copies)]
+    try:
+        for thread in threads:
+            thread.start()
+        gate.set()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        stop_apps(children)
+        shutil.rmtree(work, ignore_errors=True)
+    if len(results) < copies:
+        raise RuntimeError(f"only {len(results)} of {copies} checked-out apps answered")
+    return results
 
 
 def stat_fields(pid):
@@ -312,6 +379,11 @@ class Bench:
         for copies in sorted(set([1] + self.args.concurrency)):
             log(f"measuring the app's own start, {copies} at once")
             baselines[copies] = app_start_seconds(copies, max(self.args.app_samples, copies), self.app_bin)
+        floors = {}
+        slots = self.args.workers or 4
+        for copies in sorted(set(c for c in self.args.concurrency if c > 1)):
+            log(f"measuring checkout + start without previewd, {copies} branches, {slots} at a time")
+            floors[copies] = checkout_and_start_seconds(copies, slots, self.app_bin)
         self.setup()
         results = []
         for concurrency in self.args.concurrency:
@@ -347,6 +419,9 @@ class Bench:
               "without previewd:")
         for copies, times in baselines.items():
             print(f"  {copies:>3} at once: median {ms(times, 0.5):.0f} ms, p95 {ms(times, 0.95):.0f} ms ({len(times)} starts)")
+        for copies, times in floors.items():
+            print(f"  {copies:>3} checkouts + starts, {slots} at a time (previewd's step slots), no previewd: "
+                  f"median {ms(times, 0.5):.0f} ms, p95 {ms(times, 0.95):.0f} ms")
         print("overhead = live preview - the app's own start with as many copies starting at once as the round has branches "
               "(median of that baseline); 'vs alone' subtracts the start of one app alone instead")
         print(f"{'branches':>8} {'samples':>7} | {'first check run ms':>22} | {'live preview ms':>22} | "
