@@ -288,13 +288,13 @@ public final class LocalProvider: PreviewProvider {
         func remaining() async -> (groups: Set<pid_t>, pids: [pid_t]) {
             let marked = await SharedProcessScan.shared.processes(of: directory.sessionID)
             let own = getpgrp()
-            let all = groups.filter(ProcessTable.groupExists).union(marked.map(\.processGroup)).filter { $0 > 1 && $0 != own }
+            let all = groups.filter(ProcessTable.groupHasLiveMember).union(marked.map(\.processGroup)).filter { $0 > 1 && $0 != own }
             return (all, marked.map(\.pid))
         }
         // What is left of `left` without a scan: groups with a member, processes alive. Checked every 100 ms while
         // the processes stop; the scan of every process on the machine only confirms that none is left.
         func stillRunning(_ left: (groups: Set<pid_t>, pids: [pid_t])) -> (groups: Set<pid_t>, pids: [pid_t]) {
-            (left.groups.filter(ProcessTable.groupExists), left.pids.filter(ProcessTable.isLive))
+            (left.groups.filter(ProcessTable.groupHasLiveMember), left.pids.filter(ProcessTable.isLive))
         }
         func send(_ signal: Int32, to left: (groups: Set<pid_t>, pids: [pid_t])) {
             groups.formUnion(left.groups)

@@ -134,6 +134,17 @@ enum ProcessTable {
         return kill(-processGroup, 0) == 0 || errno == EPERM
     }
 
+    /// Whether a process group has a member that still runs. A group of zombies has stopped: its processes exited and
+    /// only wait for their parent to collect them, which for an app whose previewd was killed is an init that may reap
+    /// late or never (a container's). Checks the leader (an app leads its own group) and, only when that one is gone,
+    /// every process; where `/proc` cannot tell, any member counts.
+    static func groupHasLiveMember(_ processGroup: pid_t) -> Bool {
+        guard groupExists(processGroup) else { return false }
+        guard hasProcFileSystem else { return true }
+        if isLive(processGroup) { return true }
+        return liveProcesses().contains { $0.processGroup == processGroup }
+    }
+
     /// Every process other than previewd itself that is not a zombie, with its process group.
     static func liveProcesses() -> [Entry] {
         let me = getpid()

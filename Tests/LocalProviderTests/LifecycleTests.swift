@@ -79,6 +79,47 @@ struct LifecycleTests {
         }
     }
 
+    @Test("an app that exited but was never reaped (its parent gone, a slow init) counts as stopped")
+    func zombieAppDoesNotHoldUpTeardown() async throws {
+        try await withHarness { harness in
+            let identity = harness.identity()
+            let log = RecordingLog()
+            let allocation = try await harness.provider.allocate(identity, plan: harness.plan(), existing: nil, log: log)
+            // A parent that never waits, and under it an "app" leading its own process group with the preview's
+            // marker: once the app dies of SIGTERM it stays a zombie for as long as the parent lives.
+            let parent = Process()
+            parent.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            parent.arguments = ["python3", "-c", """
+                import os, signal, sys, time
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+                pid = os.fork()
+                if pid == 0:
+                    os.setsid()
+                    os.execve("/bin/sleep", ["sleep", "300"], {"\(ProcessTable.marker)": sys.argv[1]})
+                print(pid, flush=True)
+                time.sleep(600)
+                """, identity.sessionID.uuidString]
+            parent.environment = ["PATH": "/usr/bin:/bin"]
+            let output = Pipe()
+            parent.standardOutput = output
+            try parent.run()
+            defer { kill(parent.processIdentifier, SIGKILL) }
+            let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            let app = try #require(pid_t(line.trimmingCharacters(in: .whitespacesAndNewlines)))
+            defer { kill(app, SIGKILL) }
+            for _ in 0..<200 where !ProcessTable.processes(of: identity.sessionID).contains(where: { $0.pid == app }) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(ProcessTable.processes(of: identity.sessionID).map(\.pid) == [app])
+
+            let started = ContinuousClock.now
+            try await harness.provider.destroy(allocation, log: log)
+            #expect(ContinuousClock.now - started < .seconds(5), "teardown waited for a zombie")
+            #expect(ProcessTable.groupExists(app), "the app should still be an unreaped zombie")
+            #expect(!ProcessTable.groupHasLiveMember(app))
+        }
+    }
+
     @Test func restartedProviderAdoptsARunningPreview() async throws {
         try await withHarness { harness in
             let (identity, allocation, result) = try await harness.bootPreview()

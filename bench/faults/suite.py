@@ -181,6 +181,17 @@ class Suite:
             self.commands[json.loads(body)["comment"]["id"]] = f"{text} on {branch}"
         return delivery_id, status
 
+    def wait_until_destroyed(self, branch, budget=90):
+        deadline = time.time() + budget
+        while time.time() < deadline:
+            try:
+                if self.pg.scalar(f"SELECT state FROM setup_sessions WHERE branch = '{branch}'") == "destroyed":
+                    return
+            except Exception:  # PostgreSQL may be restarting
+                pass
+            time.sleep(0.5)
+        self.failures.append(f"{branch}: /preview destroy did not tear the preview down within {budget} s")
+
     def send_duplicate(self):
         if not self.accepted_order:
             return
@@ -237,6 +248,10 @@ class Suite:
                 elif kind == "close":
                     self.pull_request("closed", branch, last_sha[branch])
                 else:
+                    if kind == "run":
+                        # As a user would: `/preview run` once the destroy is done (🚀), since previewd answers it
+                        # with 😕 and a reply while the teardown still runs.
+                        self.wait_until_destroyed(branch)
                     self.command(branch, f"/preview {kind}", last_sha[branch])
             else:
                 _, status, sha = self.push(branch, deleted=(kind == "delete"))
