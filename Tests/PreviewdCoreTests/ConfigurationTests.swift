@@ -5,11 +5,25 @@ import Testing
 @testable import PreviewdCore
 
 /// A fresh empty directory, so no stray `config/previewd.json` changes what a test sees.
+/// A fresh directory for one test, under one root per test process. The first call removes the roots of test runs
+/// that have ended (and the one-directory-per-test leftovers of older versions), so runs do not pile up in /tmp.
 func makeTemporaryDirectory() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("previewd-config-\(UUID().uuidString)").path
+    let path = temporaryRoot.appendingPathComponent(UUID().uuidString).path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+private let temporaryRoot: URL = {
+    let base = FileManager.default.temporaryDirectory
+    let prefix = "previewd-config-"
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? [] where name.hasPrefix(prefix) {
+        let rest = name.dropFirst(prefix.count)
+        let ended = rest.hasPrefix("tests-") ? pid_t(rest.dropFirst("tests-".count)).map { kill($0, 0) != 0 && errno == ESRCH } ?? false
+            : UUID(uuidString: String(rest)) != nil
+        if ended { try? FileManager.default.removeItem(at: base.appendingPathComponent(name)) }
+    }
+    return base.appendingPathComponent("\(prefix)tests-\(getpid())")
+}()
 
 private let testKey: RSAPrivateKey = {
     do { return try RSAPrivateKey.generate(bits: 2048) } catch { fatalError("\(error)") }
