@@ -1,3 +1,4 @@
+import Foundation
 import Jobs
 import Postgres
 import PreviewdCore
@@ -29,11 +30,12 @@ extension Application {
     /// previewd ran are torn down (see `GitHubReconciler`).
     func startReconciliation(engine: SessionEngine, database: PostgresConfiguration) -> Task<Void, Never> {
         let reconciler = engine.reconciler
+        let started = Date()
         let lock = LeaderLock(name: "github-reconcile", database: database, logger: logger)
         let logger = self.logger
         return Task {
             do {
-                let tornDown = try await lock.withLeadership { try await reconciler.reconcile() }
+                let tornDown = try await lock.withLeadership { try await reconciler.reconcile(quietSince: started) }
                 if let tornDown, !tornDown.isEmpty {
                     logger.info("start-up reconciliation requested teardowns", ["sessions": "\(tornDown.count)"])
                 }

@@ -19,10 +19,14 @@ public struct GitHubReconciler: Sendable {
     static let batchSize = 200
 
     /// Checks live sessions against GitHub; returns those whose teardown was requested.
+    ///
+    /// Only sessions unchanged since `quietSince` (the start of this previewd) are checked, and one that changes while
+    /// it is checked is left alone: a delivery taken in since then speaks for GitHub's present state, and a branch
+    /// pushed a moment ago may not be visible to GitHub's API yet.
     @discardableResult
-    public func reconcile() async throws -> [UUID] {
+    public func reconcile(quietSince: Date = Date()) async throws -> [UUID] {
         let sessions = try await client.query("""
-            SELECT id FROM setup_sessions WHERE state = 'active' AND installation_id IS NOT NULL
+            SELECT id FROM setup_sessions WHERE state = 'active' AND installation_id IS NOT NULL AND updated_at < \(quietSince)
             ORDER BY updated_at LIMIT \(Self.batchSize)
             """).map { try $0.decode("id", as: UUID.self) }
         var tornDown: [UUID] = []
@@ -39,10 +43,14 @@ public struct GitHubReconciler: Sendable {
                 continue
             }
             guard let reason else { continue }
-            let applied = try await client.withTransaction { connection in
-                try await store.apply(.teardownRequested(reason: reason), to: id, on: connection)
+            let applied = try await client.withTransaction { connection -> SessionStore.Applied? in
+                let quiet = try await connection.query("""
+                    SELECT updated_at < \(quietSince) AS quiet FROM setup_sessions WHERE id = \(id) \(unsafeRaw: SessionStore.rowLock)
+                    """).first?.decode("quiet", as: Bool.self)
+                guard quiet == true else { return nil }
+                return try await store.apply(.teardownRequested(reason: reason), to: id, on: connection)
             }
-            if applied.changed {
+            if applied?.changed == true {
                 tornDown.append(id)
                 logger.info("teardown requested at start-up", ["session.id": id.uuidString.lowercased(), "reason": reason])
             }

@@ -42,7 +42,7 @@ struct BootTests {
             #expect(ProcessTable.groupExists(pgid))
 
             try await harness.provider.destroy(allocation, log: log)
-            #expect(!ProcessTable.groupExists(pgid))
+            #expect(!ProcessTable.groupHasLiveMember(pgid))
             Harness.expectNoProcesses(root: harness.root, sessions: [sessionID])
             #expect(Ports.isFree(port))
             #expect(!FileManager.default.fileExists(atPath: harness.provider.workDirectory(sessionID).url.path))
@@ -87,7 +87,7 @@ struct BootTests {
             #expect(message.contains("not-listening"))
             let record = try #require(harness.provider.workDirectory(identity.sessionID).readState())
             let pgid = try #require(record.pgid)
-            #expect(!ProcessTable.groupExists(pgid))
+            #expect(!ProcessTable.groupHasLiveMember(pgid))
             Harness.expectNoProcesses(root: harness.root, sessions: [identity.sessionID])
             #expect(try await harness.provider.status(allocation) == .stopped)
         }

@@ -45,4 +45,21 @@ struct ReconcilerTests {
             #expect(try await h.engine.reconciler.reconcile().isEmpty)
         }
     }
+
+    @Test("a session a delivery touched since previewd started is left alone, even if GitHub does not show its branch yet")
+    func sessionsChangedSinceStartAreNotReconciled() async throws {
+        try await EngineHarness.with { h in
+            let started = Date()
+            // The push arrives right after start-up, before the reconciler runs; GitHub's API does not list the branch
+            // (not yet, or the fake never knew it).
+            try await h.push(branch: "fresh", sha: sha1)
+            let session = try await h.session(branch: "fresh")
+            try await h.waitUntil("the preview is live") { try await h.statuses(session.id).last == .succeeded }
+            try await h.settle()
+            #expect(try await h.engine.reconciler.reconcile(quietSince: started).isEmpty)
+            #expect(try await h.session(branch: "fresh").lifecycle == .active)
+            // Checked against a later start, the same session is one previewd has not seen change: its branch is gone.
+            #expect(try await h.engine.reconciler.reconcile(quietSince: Date()) == [session.id])
+        }
+    }
 }
