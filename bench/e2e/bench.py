@@ -204,7 +204,7 @@ class Bench:
         os.makedirs(self.work, exist_ok=True)
         os.chmod(self.work, 0o755)
         self.processes = harness.Processes(self.work)
-        self.pg = harness.Postgres(self.work, database="e2e")
+        self.pg = harness.Postgres(self.work, database="e2e", statements=args.statements)
         self.fakes = harness.Fakes(self.processes, os.path.join(args.bin, "previewd-fakes"), self.work)
         self.deliveries = harness.Deliveries(SECRET)
         self.previewd = None
@@ -212,6 +212,8 @@ class Bench:
 
     def setup(self):
         self.pg.start()
+        if self.args.statements:
+            self.pg.query("CREATE EXTENSION pg_stat_statements")
         info = self.fakes.start()
         config = os.path.join(self.work, "previewd.json")
         harness.write_config(REPO_ROOT, config)
@@ -374,6 +376,22 @@ class Bench:
                     result[name].append(finish - begin)
         return result
 
+    def print_statements(self, concurrency, sessions):
+        """PostgreSQL's work per session in the rounds just run (teardown included), heaviest statements first."""
+        total = self.pg.query(
+            "SELECT sum(calls), sum(total_exec_time), sum(total_plan_time) FROM pg_stat_statements "
+            "WHERE query NOT LIKE '%pg_stat_statements%'")[0]
+        log(f"PostgreSQL at {concurrency} branch(es), per session: {float(total[0]) / sessions:.0f} statements, "
+            f"{float(total[1]) / sessions:.1f} ms executing them and {float(total[2]) / sessions:.1f} ms planning them; heaviest:")
+        rows = self.pg.query(
+            "SELECT calls, total_exec_time, total_plan_time, plans, left(regexp_replace(query, '\\s+', ' ', 'g'), 100) "
+            "FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' "
+            "ORDER BY total_exec_time + total_plan_time DESC LIMIT 30")
+        log("   calls  exec ms  plan ms  plans  statement")
+        for calls, exec_ms, plan_ms, plans, query in rows:
+            log(f"  {float(calls) / sessions:6.1f} {float(exec_ms) / sessions:8.2f} {float(plan_ms) / sessions:8.2f} "
+                f"{float(plans) / sessions:6.1f}  {query}")
+
     def run(self):
         baselines = {}
         for copies in sorted(set([1] + self.args.concurrency)):
@@ -391,6 +409,8 @@ class Bench:
             firsts, lives, calls, received_firsts, phases = [], [], [], [], {}
             cpu_before = cpu_seconds(self.previewd.pid)
             trees_before = self.tree_cpu()
+            if self.args.statements:
+                self.pg.query("SELECT pg_stat_statements_reset()")
             for index in range(repeats):
                 if index > 0 and concurrency > 1:
                     # The start of many apps at once moves by a quarter between minutes on this machine: measured
@@ -410,6 +430,8 @@ class Bench:
             trees = {name: (value - trees_before[name]) / (repeats * concurrency) for name, value in self.tree_cpu().items()}
             log("CPU ms per session (rounds and their teardown): " + ", ".join(f"{n} {v * 1000:.0f}" for n, v in trees.items()))
             results.append((concurrency, firsts, lives, sum(calls) / len(calls), cpu, received_firsts, phases))
+            if self.args.statements:
+                self.print_statements(concurrency, repeats * concurrency)
         rss = harness.peak_rss_kib(self.previewd.pid)
         workers = self.previewd.env.get("PREVIEWD_WORKERS", "4 (default)")
         ms = lambda values, fraction: harness.percentile(values, fraction) * 1000  # noqa: E731
@@ -461,6 +483,8 @@ def main():
     parser.add_argument("--workers", type=int, help="PREVIEWD_WORKERS for previewd (default: previewd's own)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a round may take")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--statements", action="store_true",
+                        help="load pg_stat_statements and print PostgreSQL's statements per session at each concurrency")
     parser.add_argument("--work", help="work directory (default: a new one under /tmp)")
     args = parser.parse_args()
     bench = Bench(args)

@@ -102,13 +102,16 @@ class Processes:
 class Postgres:
     """A private cluster under `work/pg`, reached through a Unix socket in `work/pgsock`."""
 
-    def __init__(self, work, database="previewd"):
+    def __init__(self, work, database="previewd", statements=False):
         self.dir = os.path.join(work, "pg")
         self.socket_dir = os.path.join(work, "pgsock")
         self.log = os.path.join(work, "pg.log")
         self.database = database
         self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         self.options = f"-k {self.socket_dir} -c listen_addresses='' -c max_connections=200 -c fsync=off"
+        if statements:
+            # pg_stat_statements (from PostgreSQL's own contrib): what previewd asks of the server, statement by statement.
+            self.options += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
         self.running = False
 
     @property
