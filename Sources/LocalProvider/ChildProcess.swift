@@ -114,10 +114,20 @@ final class ChildProcess: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// previewd's own nice value, read once.
+    static let ownNiceness: Int = {
+        errno = 0
+        let value = getpriority(PriorityTarget.process, 0)
+        return errno == 0 ? Int(value) : 0
+    }()
+
     /// Starts `arguments[0]` (an absolute path) with exactly `environment`, in `directory`, standard input
     /// from `/dev/null`, in a new session, with default signal dispositions and no inherited descriptors.
+    ///
+    /// - Parameter niceness: added to previewd's own nice value (capped at 19), so the child and everything it starts
+    ///   get the CPU only after previewd. Set right after the spawn, before the new program can have forked.
     static func spawn(
-        _ arguments: [String], environment: [String: String], directory: URL, output: Output
+        _ arguments: [String], environment: [String: String], directory: URL, output: Output, niceness: Int = 0
     ) throws(SpawnError) -> ChildProcess {
         precondition(!arguments.isEmpty && arguments[0].hasPrefix("/"), "spawn needs an absolute executable path")
         var pipes: (out: [Int32], err: [Int32])? = nil
@@ -194,6 +204,10 @@ final class ChildProcess: Sendable {
         guard code == 0 else {
             if let pipes { close(pipes.out[0]); close(pipes.err[0]) }
             throw SpawnError(operation: "posix_spawn \(arguments[0])", code: code)
+        }
+        if niceness > 0 {
+            // Lowering a priority needs no privilege; a failure (the child already gone) leaves it at previewd's.
+            _ = setpriority(PriorityTarget.process, id_t(pid), Int32(min(19, ownNiceness + niceness)))
         }
 
         var lines: AsyncStream<OutputLine>? = nil
@@ -294,4 +308,9 @@ enum GNUSpawn {
         guard let chdir else { return ENOSYS }
         return chdir(&actions, path)
     }
+}
+
+/// `which` for `getpriority`/`setpriority`: glibc declares it as an enum, which Swift imports as a struct.
+enum PriorityTarget {
+    static let process = __priority_which_t(PRIO_PROCESS.rawValue)
 }

@@ -84,7 +84,9 @@ extension LocalProvider {
         await log.log("$ \(redactor.redact(startCommand))", stream: .system)
         let child: ChildProcess
         do {
-            child = try ChildProcess.spawn(["/bin/sh", "-c", startCommand], environment: environment, directory: appRoot, output: .file(directory.appLog))
+            child = try ChildProcess.spawn(
+                ["/bin/sh", "-c", startCommand], environment: environment, directory: appRoot, output: .file(directory.appLog),
+                niceness: configuration.niceness)
         } catch {
             throw ProviderError("Could not start the app: \(error)")
         }
@@ -220,7 +222,7 @@ extension LocalProvider {
     ) async throws -> (status: ChildExitStatus?, tail: [String]) {
         let child: ChildProcess
         do {
-            child = try ChildProcess.spawn(arguments, environment: environment, directory: directory, output: .pipes)
+            child = try ChildProcess.spawn(arguments, environment: environment, directory: directory, output: .pipes, niceness: configuration.niceness)
         } catch {
             throw ProviderError("Could not run \(arguments[0]): \(error)")
         }

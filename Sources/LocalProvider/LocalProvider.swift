@@ -34,13 +34,18 @@ public final class LocalProvider: PreviewProvider {
         public var commandTimeout: Duration
         /// How long a boot keeps its worker slot while its app starts, before it gives the slot to other work.
         public var slotHeldWhileStarting: Duration
+        /// Added to previewd's own nice value for everything a preview runs (git, install, build, the app), 0–19:
+        /// when previews and previewd want more CPU than there is, previewd's webhook intake, steps and check runs
+        /// go first (`previews.niceness`, `PREVIEWD_PREVIEW_NICENESS`). 0 runs them at previewd's own priority.
+        public var niceness: Int
 
         public init(
             rootDirectory: URL, publicHost: String = "localhost", portRange: ClosedRange<Int> = 20000...29999,
             allowLocalClone: Bool = false, healthTimeout: Duration = .seconds(120), commandTimeout: Duration = .seconds(15 * 60),
-            slotHeldWhileStarting: Duration = .seconds(1)
+            slotHeldWhileStarting: Duration = .seconds(1), niceness: Int = 10
         ) {
             self.slotHeldWhileStarting = slotHeldWhileStarting
+            self.niceness = min(19, max(0, niceness))
             self.rootDirectory = rootDirectory
             self.publicHost = publicHost
             self.portRange = portRange

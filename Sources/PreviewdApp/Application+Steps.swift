@@ -23,7 +23,8 @@ extension Application {
             let host = URLComponents(string: configuration.publicURL)?.host ?? "localhost"
             choice = .local(LocalProvider.Configuration(
                 rootDirectory: previews, publicHost: host, allowLocalClone: configuration.allowLocalClone,
-                healthTimeout: configuration.stepTimeouts.boot, commandTimeout: configuration.stepTimeouts.boot))
+                healthTimeout: configuration.stepTimeouts.boot, commandTimeout: configuration.stepTimeouts.boot,
+                niceness: configuration.previews.niceness))
         case .fly:
             guard let token = configuration.fly.apiToken else {
                 throw ProviderConfigurationError(description:

@@ -23,6 +23,7 @@ extension PreviewdConfiguration {
         public static let previewTTL = "PREVIEWD_PREVIEW_TTL"
         public static let maxPreviewsPerRepository = "PREVIEWD_MAX_PREVIEWS_PER_REPO"
         public static let cleanupInterval = "PREVIEWD_CLEANUP_INTERVAL"
+        public static let previewNiceness = "PREVIEWD_PREVIEW_NICENESS"
         public static let webhookSecret = "GITHUB_WEBHOOK_SECRET"
         public static let appID = "GITHUB_APP_ID"
         public static let privateKey = "GITHUB_PRIVATE_KEY"
@@ -128,6 +129,9 @@ extension PreviewdConfiguration {
                 raw, name: Variable.cleanupInterval, in: 1...Defaults.cleanupIntervalRange.upperBound,
                 expected: "a duration such as 60, 1m or 5m (0 turns the cleanup loop off), at most 1d")
         } ?? defaults.previewsCleanupIntervalSeconds
+        let niceness = try value(Variable.previewNiceness).map { raw throws(ConfigurationError) in
+            try Parse.integer(raw, name: Variable.previewNiceness, in: Defaults.nicenessRange, expected: Defaults.nicenessExpected)
+        } ?? defaults.previewsNiceness
         let metricsPublic = try value(Variable.metricsPublic).map { raw throws(ConfigurationError) in
             try Parse.bool(raw, name: Variable.metricsPublic)
         } ?? false
@@ -211,7 +215,7 @@ extension PreviewdConfiguration {
             previews: Previews(
                 ttl: .seconds(previewTTL), maxExtension: .seconds(defaults.previewsMaxExtensionSeconds),
                 maxLivePerRepository: maxPreviews == 0 ? nil : maxPreviews,
-                cleanupInterval: cleanupInterval == 0 ? nil : .seconds(cleanupInterval))
+                cleanupInterval: cleanupInterval == 0 ? nil : .seconds(cleanupInterval), niceness: niceness)
         )
         configuration.signIn = SignIn(
             clientID: clientID, clientSecret: clientSecret, webURL: githubWebURL, sessionSecret: sessionSecret, sessionTTL: sessionTTL)
@@ -294,11 +298,14 @@ struct Defaults: Equatable {
     var previewsMaxExtensionSeconds = 604_800
     var previewsMaxLivePerRepository = 10
     var previewsCleanupIntervalSeconds = 60
+    var previewsNiceness = 10
 
     static let ttlRange = 60...2_592_000
     static let maxExtensionRange = 3_600...7_776_000
     static let maxLiveRange = 0...10_000
     static let cleanupIntervalRange = 0...86_400
+    static let nicenessRange = 0...19
+    static let nicenessExpected = "an integer from 0 (previewd's own priority) to 19 (the lowest)"
 
     /// Must stay identical to `config/previewd.json`; a test checks this.
     static let builtIn = Defaults()
@@ -316,7 +323,7 @@ struct Defaults: Equatable {
             && lhs.intakeMaxPayloadBytes == rhs.intakeMaxPayloadBytes && lhs.recoveryIntervalSeconds == rhs.recoveryIntervalSeconds
             && lhs.previewTTLSeconds == rhs.previewTTLSeconds && lhs.previewsMaxExtensionSeconds == rhs.previewsMaxExtensionSeconds
             && lhs.previewsMaxLivePerRepository == rhs.previewsMaxLivePerRepository
-            && lhs.previewsCleanupIntervalSeconds == rhs.previewsCleanupIntervalSeconds
+            && lhs.previewsCleanupIntervalSeconds == rhs.previewsCleanupIntervalSeconds && lhs.previewsNiceness == rhs.previewsNiceness
     }
 
     /// Overlays the keys present in `file`, validating each under its JSON key path.
@@ -402,6 +409,11 @@ struct Defaults: Equatable {
             previewsCleanupIntervalSeconds = try check { () throws(ConfigurationError) in
                 try Parse.integer(String(value), name: "previews.cleanupIntervalSeconds", in: Defaults.cleanupIntervalRange,
                                   expected: "a number of seconds from 0 (cleanup loop off) to 86400")
+            }
+        }
+        if let value = previews?.niceness {
+            previewsNiceness = try check { () throws(ConfigurationError) in
+                try Parse.integer(String(value), name: "previews.niceness", in: Defaults.nicenessRange, expected: Defaults.nicenessExpected)
             }
         }
     }

@@ -123,12 +123,17 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
         /// Time between cleanup rounds (`previews.cleanupIntervalSeconds`, `PREVIEWD_CLEANUP_INTERVAL`); `nil`
         /// (configured as 0) turns the loop off, and with it expiry and check-run renewal.
         public var cleanupInterval: Duration?
+        /// How much lower than previewd's the CPU priority of a local preview's processes is (`previews.niceness`,
+        /// `PREVIEWD_PREVIEW_NICENESS`, 0–19, added to previewd's nice value): the local provider's git, install,
+        /// build and app yield the CPU to previewd, so a burst of boots does not slow webhook intake and check runs.
+        public var niceness: Int
 
-        public init(ttl: Duration, maxExtension: Duration, maxLivePerRepository: Int?, cleanupInterval: Duration?) {
+        public init(ttl: Duration, maxExtension: Duration, maxLivePerRepository: Int?, cleanupInterval: Duration?, niceness: Int = 10) {
             self.ttl = ttl
             self.maxExtension = maxExtension
             self.maxLivePerRepository = maxLivePerRepository
             self.cleanupInterval = cleanupInterval
+            self.niceness = niceness
         }
     }
 
@@ -249,6 +254,7 @@ public struct PreviewdConfiguration: Sendable, CustomStringConvertible {
             "previews.max_extension_seconds": String(previews.maxExtension.components.seconds),
             "previews.max_live_per_repository": previews.maxLivePerRepository.map(String.init) ?? "0 (no cap)",
             "previews.cleanup_interval_seconds": previews.cleanupInterval.map { String($0.components.seconds) } ?? "0 (cleanup loop off)",
+            "previews.niceness": String(previews.niceness),
         ]
     }
 

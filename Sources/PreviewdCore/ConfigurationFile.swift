@@ -156,13 +156,15 @@ struct ConfigurationFile: Decodable, Equatable {
         var maxExtensionSeconds: Int?
         var maxLivePerRepository: Int?
         var cleanupIntervalSeconds: Int?
-        enum CodingKeys: String, CodingKey, CaseIterable { case ttlSeconds, maxExtensionSeconds, maxLivePerRepository, cleanupIntervalSeconds }
+        var niceness: Int?
+        enum CodingKeys: String, CodingKey, CaseIterable { case ttlSeconds, maxExtensionSeconds, maxLivePerRepository, cleanupIntervalSeconds, niceness }
         init(from decoder: any Decoder) throws {
             let c = try decoder.strictContainer(keyedBy: CodingKeys.self)
             ttlSeconds = try c.decodeIfPresent(Int.self, forKey: .ttlSeconds)
             maxExtensionSeconds = try c.decodeIfPresent(Int.self, forKey: .maxExtensionSeconds)
             maxLivePerRepository = try c.decodeIfPresent(Int.self, forKey: .maxLivePerRepository)
             cleanupIntervalSeconds = try c.decodeIfPresent(Int.self, forKey: .cleanupIntervalSeconds)
+            niceness = try c.decodeIfPresent(Int.self, forKey: .niceness)
         }
     }
 

@@ -9,6 +9,25 @@ import Glibc
 
 @Suite("Local provider boot")
 struct BootTests {
+    /// A preview's commands and its app run `niceness` below previewd (capped at 19), so previewd gets the CPU first.
+    @Test("git, install, build and the app run at previewd's nice value plus the configured niceness", arguments: [10, 0, 25])
+    func previewProcessesYieldTheCPU(_ niceness: Int) async throws {
+        try await withHarness(niceness: niceness) { harness in
+            let expected = min(19, ChildProcess.ownNiceness + min(19, niceness))
+            let log = RecordingLog()
+            let plan = harness.plan(install: #"echo "install nice=$(cut -d' ' -f19 /proc/$$/stat)""#,
+                                    build: #"echo "build nice=$(cut -d' ' -f19 /proc/$$/stat)""#)
+            let (identity, _, _) = try await harness.bootPreview(plan: plan, log: log)
+            let lines = await log.lines
+            #expect(lines.contains("install nice=\(expected)"), "log was: \(lines)")
+            #expect(lines.contains("build nice=\(expected)"), "log was: \(lines)")
+            let app = try #require(harness.provider.workDirectory(identity.sessionID).readState()?.pid)
+            errno = 0
+            let appNice = getpriority(PriorityTarget.process, id_t(app))
+            #expect(errno == 0 && Int(appNice) == expected)
+        }
+    }
+
     @Test func bootsServesAndDestroysLeavingNothing() async throws {
         try await withHarness { harness in
             let log = RecordingLog()

@@ -81,10 +81,11 @@ struct Harness {
     let marker = "previewd-local-test-\(UUID().uuidString)"
 
     /// - Parameter slotHeldWhileStarting: none by default, so every boot gives its slot up once its app started.
-    init(healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, slotHeldWhileStarting: Duration = .zero) throws {
+    init(healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, slotHeldWhileStarting: Duration = .zero, niceness: Int = 10) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("previewd-local-root-\(UUID().uuidString)", isDirectory: true)
         provider = LocalProvider(configuration: Self.configuration(
-            root: root, healthTimeout: healthTimeout, allowLocalClone: allowLocalClone, slotHeldWhileStarting: slotHeldWhileStarting))
+            root: root, healthTimeout: healthTimeout, allowLocalClone: allowLocalClone, slotHeldWhileStarting: slotHeldWhileStarting,
+            niceness: niceness))
         repository = try TestRepository.create([
             "site/index.html": "<h1>\(marker)</h1>\n",
             "README.md": "test app\n",
@@ -92,11 +93,12 @@ struct Harness {
     }
 
     static func configuration(
-        root: URL, healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, slotHeldWhileStarting: Duration = .zero
+        root: URL, healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, slotHeldWhileStarting: Duration = .zero,
+        niceness: Int = 10
     ) -> LocalProvider.Configuration {
         LocalProvider.Configuration(
             rootDirectory: root, publicHost: "127.0.0.1", allowLocalClone: allowLocalClone,
-            healthTimeout: healthTimeout, commandTimeout: .seconds(120), slotHeldWhileStarting: slotHeldWhileStarting)
+            healthTimeout: healthTimeout, commandTimeout: .seconds(120), slotHeldWhileStarting: slotHeldWhileStarting, niceness: niceness)
     }
 
     /// A static site served by Python on `$PORT`, with install and build commands that print numbered lines.
@@ -164,10 +166,11 @@ struct Harness {
 
 /// Runs `body` with a harness and always tears it down, so no test leaves processes behind.
 func withHarness(
-    healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, slotHeldWhileStarting: Duration = .zero,
+    healthTimeout: Duration = .seconds(60), allowLocalClone: Bool = true, slotHeldWhileStarting: Duration = .zero, niceness: Int = 10,
     _ body: (Harness) async throws -> Void
 ) async throws {
-    let harness = try Harness(healthTimeout: healthTimeout, allowLocalClone: allowLocalClone, slotHeldWhileStarting: slotHeldWhileStarting)
+    let harness = try Harness(
+        healthTimeout: healthTimeout, allowLocalClone: allowLocalClone, slotHeldWhileStarting: slotHeldWhileStarting, niceness: niceness)
     do {
         try await body(harness)
     } catch {

@@ -16,10 +16,11 @@ struct PreviewsConfigurationTests {
         return try PreviewdConfiguration.load(environment: env, currentDirectory: directory)
     }
 
-    @Test("defaults: a day to live, extensions up to a week, 10 live previews per repository, cleanup every minute")
+    @Test("defaults: a day to live, extensions up to a week, 10 live previews per repository, cleanup every minute, niceness 10")
     func defaults() throws {
         let previews = try load([:]).previews
         #expect(previews == .init(ttl: .seconds(86_400), maxExtension: .seconds(604_800), maxLivePerRepository: 10, cleanupInterval: .seconds(60)))
+        #expect(previews.niceness == 10)
     }
 
     struct EnvCase: Sendable, CustomStringConvertible {
@@ -36,6 +37,8 @@ struct PreviewsConfigurationTests {
         EnvCase(env: ["PREVIEWD_MAX_PREVIEWS_PER_REPO": "0"], expected: .init(ttl: .seconds(86_400), maxExtension: .seconds(604_800), maxLivePerRepository: nil, cleanupInterval: .seconds(60))),
         EnvCase(env: ["PREVIEWD_CLEANUP_INTERVAL": "5m"], expected: .init(ttl: .seconds(86_400), maxExtension: .seconds(604_800), maxLivePerRepository: 10, cleanupInterval: .seconds(300))),
         EnvCase(env: ["PREVIEWD_CLEANUP_INTERVAL": "0"], expected: .init(ttl: .seconds(86_400), maxExtension: .seconds(604_800), maxLivePerRepository: 10, cleanupInterval: nil)),
+        EnvCase(env: ["PREVIEWD_PREVIEW_NICENESS": "0"], expected: .init(ttl: .seconds(86_400), maxExtension: .seconds(604_800), maxLivePerRepository: 10, cleanupInterval: .seconds(60), niceness: 0)),
+        EnvCase(env: ["PREVIEWD_PREVIEW_NICENESS": "19"], expected: .init(ttl: .seconds(86_400), maxExtension: .seconds(604_800), maxLivePerRepository: 10, cleanupInterval: .seconds(60), niceness: 19)),
     ])
     func environment(_ example: EnvCase) throws {
         #expect(try load(example.env).previews == example.expected)
@@ -48,6 +51,9 @@ struct PreviewsConfigurationTests {
         ("PREVIEWD_MAX_PREVIEWS_PER_REPO", "-1", "0 (no cap) to 10000"),
         ("PREVIEWD_MAX_PREVIEWS_PER_REPO", "many", "0 (no cap) to 10000"),
         ("PREVIEWD_CLEANUP_INTERVAL", "2d", "at most 1d"),
+        ("PREVIEWD_PREVIEW_NICENESS", "20", "from 0 (previewd's own priority) to 19"),
+        ("PREVIEWD_PREVIEW_NICENESS", "-5", "from 0 (previewd's own priority) to 19"),
+        ("PREVIEWD_PREVIEW_NICENESS", "low", "from 0 (previewd's own priority) to 19"),
     ])
     func badValues(_ variable: String, _ value: String, _ fragment: String) {
         do {
@@ -60,9 +66,17 @@ struct PreviewsConfigurationTests {
 
     @Test("the JSON file sets them, and the environment wins over it")
     func file() throws {
-        let json = #"{"previews": {"ttlSeconds": 3600, "maxExtensionSeconds": 7200, "maxLivePerRepository": 2, "cleanupIntervalSeconds": 30}}"#
-        #expect(try load([:], file: json).previews == .init(ttl: .seconds(3_600), maxExtension: .seconds(7_200), maxLivePerRepository: 2, cleanupInterval: .seconds(30)))
+        let json = #"{"previews": {"ttlSeconds": 3600, "maxExtensionSeconds": 7200, "maxLivePerRepository": 2, "cleanupIntervalSeconds": 30, "niceness": 5}}"#
+        #expect(try load([:], file: json).previews
+            == .init(ttl: .seconds(3_600), maxExtension: .seconds(7_200), maxLivePerRepository: 2, cleanupInterval: .seconds(30), niceness: 5))
         #expect(try load(["PREVIEWD_PREVIEW_TTL": "2h"], file: json).previews.ttl == .seconds(7_200))
+        #expect(try load(["PREVIEWD_PREVIEW_NICENESS": "0"], file: json).previews.niceness == 0)
+        do {
+            _ = try load([:], file: #"{"previews": {"niceness": 25}}"#)
+            Issue.record("a niceness of 25 was accepted")
+        } catch {
+            #expect(error.description.contains("previews.niceness"), "\(error.description)")
+        }
         do {
             _ = try load([:], file: #"{"previews": {"ttl": 3600}}"#)
             Issue.record("an unknown key was accepted")
