@@ -27,10 +27,9 @@ extension Application {
     }
 
     /// Once at start, on one instance: previews whose pull request closed or whose branch went away while no
-    /// previewd ran are torn down (see `GitHubReconciler`).
-    func startReconciliation(engine: SessionEngine, database: PostgresConfiguration) -> Task<Void, Never> {
+    /// previewd ran are torn down (see `GitHubReconciler`); sessions changed since `quietSince` are left alone.
+    func startReconciliation(engine: SessionEngine, database: PostgresConfiguration, quietSince started: Date) -> Task<Void, Never> {
         let reconciler = engine.reconciler
-        let started = Date()
         let lock = LeaderLock(name: "github-reconcile", database: database, logger: logger)
         let logger = self.logger
         return Task {

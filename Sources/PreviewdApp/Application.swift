@@ -100,6 +100,9 @@ public final class Application: Sendable {
         do {
             let migrations = try MigrationsLocator.locate()
             try await Self.migrate(client: client, directory: migrations, logger: logger)
+            // Start-up reconciliation leaves alone every session changed from here on. Read on the database's clock,
+            // which stamps the sessions' updated_at, before webhooks or jobs can change one.
+            let startedAt = try await client.query("SELECT now() AS now")[0].decode("now", as: Date.self)
             let secrets = try webhookSecrets()
             let engine = try makeSessionEngine(client: client)
             let router = makeRouter(client: client, secrets: secrets, migrations: migrations, engine: engine)
@@ -117,7 +120,7 @@ public final class Application: Sendable {
             let workerTask = Task { if workers > 0 { await worker.run() } }
             let redeliveryTask = startRedeliverySweeps(client: client, database: database)
             let cleanupTask = engine.flatMap { startCleanupLoop(engine: $0, database: database) }
-            let reconcileTask = engine.map { startReconciliation(engine: $0, database: database) }
+            let reconcileTask = engine.map { startReconciliation(engine: $0, database: database, quietSince: startedAt) }
             running.withLock {
                 $0 = Running(
                     server: server, client: client, listener: listener, workerTask: workerTask, embedded: embedded,
