@@ -121,11 +121,16 @@ final class ChildProcess: Sendable {
         return errno == 0 ? Int(value) : 0
     }()
 
+    /// coreutils' `nice`, which lowers its own priority and then executes the command: the only way to have the
+    /// command start at that priority, since `posix_spawn` cannot set it and a process cannot raise its own again.
+    static let niceExecutable: String? = ["/usr/bin/nice", "/bin/nice"].first { access($0, X_OK) == 0 }
+
     /// Starts `arguments[0]` (an absolute path) with exactly `environment`, in `directory`, standard input
     /// from `/dev/null`, in a new session, with default signal dispositions and no inherited descriptors.
     ///
     /// - Parameter niceness: added to previewd's own nice value (capped at 19), so the child and everything it starts
-    ///   get the CPU only after previewd. Set right after the spawn, before the new program can have forked.
+    ///   get the CPU only after previewd. The child is started through `nice`, so it runs at that priority from its
+    ///   first instruction; the pid is the command's all the same (`nice` executes it in place).
     static func spawn(
         _ arguments: [String], environment: [String: String], directory: URL, output: Output, niceness: Int = 0
     ) throws(SpawnError) -> ChildProcess {
@@ -189,14 +194,22 @@ final class ChildProcess: Sendable {
             throw SpawnError(operation: "posix_spawnattr", code: code)
         }
 
-        let argv = arguments.map { strdup($0) } + [nil]
+        var spawned = arguments
+        let lowerAfterSpawn: Bool
+        if niceness > 0, let nice = niceExecutable {
+            spawned = [nice, "-n", String(min(19, niceness))] + arguments
+            lowerAfterSpawn = false
+        } else {
+            lowerAfterSpawn = niceness > 0
+        }
+        let argv = spawned.map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
-        code = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+        code = posix_spawn(&pid, spawned[0], &actions, &attributes, argv, envp)
         if let pipes {
             close(pipes.out[1])
             close(pipes.err[1])
@@ -205,8 +218,8 @@ final class ChildProcess: Sendable {
             if let pipes { close(pipes.out[0]); close(pipes.err[0]) }
             throw SpawnError(operation: "posix_spawn \(arguments[0])", code: code)
         }
-        if niceness > 0 {
-            // Lowering a priority needs no privilege; a failure (the child already gone) leaves it at previewd's.
+        if lowerAfterSpawn {
+            // No `nice` on this machine: lower the child's priority now. What it forked meanwhile keeps previewd's.
             _ = setpriority(PriorityTarget.process, id_t(pid), Int32(min(19, ownNiceness + niceness)))
         }
 
