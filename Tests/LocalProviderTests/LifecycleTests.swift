@@ -114,7 +114,9 @@ struct LifecycleTests {
 
             let started = ContinuousClock.now
             try await harness.provider.destroy(allocation, log: log)
-            #expect(ContinuousClock.now - started < .seconds(5), "teardown waited for a zombie")
+            // Waiting for the zombie takes the whole SIGTERM grace (10 s), then fails after SIGKILL's 5 s. The bound leaves
+            // room for a machine loaded by every other test starting at once (one CI run took 6.2 s here).
+            #expect(ContinuousClock.now - started < .seconds(9), "teardown waited for a zombie")
             #expect(ProcessTable.groupExists(app), "the app should still be an unreaped zombie")
             #expect(!ProcessTable.groupHasLiveMember(app))
         }
