@@ -194,14 +194,9 @@ final class ChildProcess: Sendable {
             throw SpawnError(operation: "posix_spawnattr", code: code)
         }
 
-        var spawned = arguments
-        let lowerAfterSpawn: Bool
-        if niceness > 0, let nice = niceExecutable {
-            spawned = [nice, "-n", String(min(19, niceness))] + arguments
-            lowerAfterSpawn = false
-        } else {
-            lowerAfterSpawn = niceness > 0
-        }
+        // Both `nice` and `setpriority` clamp a value beyond 19 to 19.
+        let nice = niceness > 0 ? niceExecutable : nil
+        let spawned = nice.map { [$0, "-n", String(niceness)] + arguments } ?? arguments
         let argv = spawned.map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -218,9 +213,9 @@ final class ChildProcess: Sendable {
             if let pipes { close(pipes.out[0]); close(pipes.err[0]) }
             throw SpawnError(operation: "posix_spawn \(arguments[0])", code: code)
         }
-        if lowerAfterSpawn {
+        if niceness > 0 && nice == nil {
             // No `nice` on this machine: lower the child's priority now. What it forked meanwhile keeps previewd's.
-            _ = setpriority(PriorityTarget.process, id_t(pid), Int32(min(19, ownNiceness + niceness)))
+            _ = setpriority(PriorityTarget.process, id_t(pid), Int32(ownNiceness + niceness))
         }
 
         var lines: AsyncStream<OutputLine>? = nil
