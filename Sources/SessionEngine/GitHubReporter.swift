@@ -41,8 +41,7 @@ struct GitHubReporter: Sendable {
             try await syncComment(snapshot, api: api, repository: repository)
         } catch let error as GitHubError {
             // GitHub itself already retried network errors and 5xx; try again later unless GitHub refused for good.
-            let permanent = (error.status.map { $0 == 401 || $0 == 403 || $0 == 404 || $0 == 422 } ?? false) && !StepError.isTransient(error)
-            if permanent {
+            if error.isRefusedForGood {
                 logger.error("GitHub refused a session update", ["error": error.description, "session.id": "\(session.id)"])
                 throw JobFailure.permanent(error.description)
             }
@@ -260,5 +259,13 @@ struct GitHubReporter: Sendable {
             let comment = try await api.createIssueComment(in: repository, issueNumber: number, body: body)
             try await client.execute("UPDATE setup_sessions SET comment_id = \(comment.id), comment_body = \(body) WHERE id = \(session.id)")
         }
+    }
+}
+
+extension GitHubError {
+    /// GitHub refused the call in a way another try will not change (no access, gone, invalid), as opposed to a rate
+    /// limit or an outage, which ``StepError/isTransient(_:)`` recognises. The client has already retried 5xx by then.
+    var isRefusedForGood: Bool {
+        (status.map { $0 == 401 || $0 == 403 || $0 == 404 || $0 == 422 } ?? false) && !StepError.isTransient(self)
     }
 }

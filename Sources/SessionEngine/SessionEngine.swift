@@ -122,6 +122,7 @@ public final class SessionEngine: SessionInputHandler, Sendable {
             SessionJobKind.sync: { try await reporter.handle($0) },
             SessionJobKind.command: { try await commands.handle($0) },
             SessionJobKind.teardown: { [self] in try await teardown($0) },
+            SessionJobKind.reaction: { [self] in try await react($0) },
         ]
     }
 
@@ -241,17 +242,33 @@ public final class SessionEngine: SessionInputHandler, Sendable {
         }
         try await client.withTransaction { connection in
             _ = try await store.apply(.teardownFinished, to: session.id, on: connection)
+            // The 🚀 on each `/preview destroy` comment is a job of its own, committed with the teardown: GitHub failing
+            // or previewd dying right after the teardown only delays it.
+            if let installationID = session.installationID {
+                for comment in payload.commentIDs {
+                    let reaction = ReactionJobPayload(
+                        installationID: installationID, repository: session.repositoryFullName, commentID: comment, content: .rocket)
+                    try await JobQueue.enqueue(
+                        on: connection, kind: SessionJobKind.reaction, payload: try JSONEncoder().encode(reaction),
+                        dedupeKey: "reaction:\(comment):\(reaction.content.rawValue)", maxAttempts: 10)
+                }
+            }
             try await JobQueue.complete(job, on: connection)
         }
         sessionLogger.info("preview torn down", ["reason": payload.reason])
-        if !payload.commentIDs.isEmpty, let installationID = session.installationID, let repository = RepositoryName(fullName: session.repositoryFullName) {
-            for comment in payload.commentIDs {
-                do {
-                    _ = try await github.installation(installationID).addReaction(in: repository, commentID: comment, .rocket)
-                } catch {
-                    sessionLogger.warning("could not react to a /preview destroy comment", ["error": "\(error)"])
-                }
-            }
+    }
+
+    /// The `comment_reaction` job: adds one reaction to a comment (GitHub answers 200 for one that already exists, so a
+    /// second run adds nothing). A comment GitHub refuses for good (deleted, no access) is given up.
+    private func react(_ job: Job) async throws {
+        let payload = try job.decodePayload(as: ReactionJobPayload.self)
+        guard let repository = RepositoryName(fullName: payload.repository) else {
+            throw JobFailure.permanent("\(payload.repository) is not an owner/name repository")
+        }
+        do {
+            _ = try await github.installation(payload.installationID).addReaction(in: repository, commentID: payload.commentID, payload.content)
+        } catch let error as GitHubError {
+            throw error.isRefusedForGood ? JobFailure.permanent(error.description) : JobFailure.retry(error.description)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GitHubAPI
 import Jobs
 import Postgres
 import PreviewModel
@@ -14,10 +15,13 @@ public enum SessionJobKind {
     /// Checks a requester's permission and applies their `/preview` command or button press.
     public static let command = "session_command"
 
-    public static let all = [step, teardown, sync, command]
+    /// Adds a reaction to a comment (the 🚀 on `/preview destroy` once the preview is gone).
+    public static let reaction = "comment_reaction"
+
+    public static let all = [step, teardown, sync, command, reaction]
     /// Kinds that only read and write the database and call GitHub: they take milliseconds, so they run in worker
     /// slots of their own and never wait behind a step (the first check run goes out while boots run).
-    public static let quick: Set<String> = [sync, command]
+    public static let quick: Set<String> = [sync, command, reaction]
 }
 
 /// What the step job carries.
@@ -32,6 +36,13 @@ struct TeardownJobPayload: Codable {
     var sessionID: UUID
     var reason: String
     var commentIDs: [Int64]
+}
+
+struct ReactionJobPayload: Codable {
+    var installationID: Int64
+    var repository: String
+    var commentID: Int64
+    var content: ReactionContent
 }
 
 struct SyncJobPayload: Codable {

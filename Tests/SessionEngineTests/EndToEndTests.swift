@@ -512,6 +512,29 @@ struct EndToEndTests {
         }
     }
 
+    @Test("the 🚀 on /preview destroy is a job of its own: GitHub failing right after the teardown delays it, never loses it")
+    func destroyReactionSurvivesGitHubFailing() async throws {
+        try await EngineHarness.with { h in
+            try await h.push(branch: "feature", sha: sha1)
+            try await h.pullRequest("opened", number: 7, branch: "feature", sha: sha1)
+            let session = try await h.session(branch: "feature")
+            try await h.waitUntil("the preview is live") { try await h.statuses(session.id).last == .succeeded }
+            // From the moment the preview is destroyed, GitHub fails every try the client makes of the first reaction.
+            h.provider.state.withLock { [fake = h.fake] state in
+                state.onDestroy = {
+                    fake.injectFault(.status(502), times: 4, matching: "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions")
+                }
+            }
+            try await h.comment("/preview destroy", by: "bob", on: 7, commentID: 9_403)
+            try await h.waitUntil("the session is destroyed") { try await h.session(branch: "feature").lifecycle == .destroyed }
+            try await h.waitUntil("the 🚀 arrived") { h.reactions(on: 9_403) == ["eyes", "rocket"] }
+            try await h.settle()
+            #expect(h.reactions(on: 9_403) == ["eyes", "rocket"])
+            let failed = try await h.client.query("SELECT count(*) AS n FROM jobs WHERE kind = 'comment_reaction' AND attempts = 2")
+            #expect(try failed[0].decode("n", as: Int.self) == 1, "the reaction's first try failed and its second succeeded")
+        }
+    }
+
     @Test("re-run all checks runs every step of the head SHA again on the same check runs")
     func checkSuiteRerun() async throws {
         try await EngineHarness.with { h in

@@ -31,6 +31,8 @@ final class TestProvider: PreviewProvider {
         /// Head SHAs that booted.
         var booted: [String] = []
         var destroyed: [Allocation] = []
+        /// Runs inside each destroy (say, to make GitHub fail from then on).
+        var onDestroy: (@Sendable () -> Void)?
         var permanentBootFailures = 0
         var transientBootFailures = 0
         /// Boots of these SHAs wait until unblocked (or cancelled).
@@ -85,7 +87,11 @@ final class TestProvider: PreviewProvider {
     func status(_ allocation: Allocation) async throws -> PreviewState { .running }
 
     func destroy(_ allocation: Allocation, log: any StepLogger) async throws {
-        state.withLock { $0.destroyed.append(allocation) }
+        let hook = state.withLock { state -> (@Sendable () -> Void)? in
+            state.destroyed.append(allocation)
+            return state.onDestroy
+        }
+        hook?()
     }
 }
 
